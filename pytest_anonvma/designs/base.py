@@ -9,6 +9,8 @@ from __future__ import annotations
 import abc
 from typing import TYPE_CHECKING
 
+from pytest_anonvma.model.mm_types import VM_MIXEDMAP, VM_PFNMAP, VM_UFFD_WP
+
 if TYPE_CHECKING:
     from pytest_anonvma.model.mm_types import VMA, MMStruct
 
@@ -22,6 +24,8 @@ class Design(abc.ABC):
     default_era: str
     #: does the design keep flag bits in the anon_vma word (the RFC's encoding)?
     uses_anon_vma_flags: bool = False
+    #: does the design show ``VM_MAYBE_GUARD`` (the capability ``guard-flag``)?
+    uses_guard_flag: bool = False
 
     @abc.abstractmethod
     def guard_install_begin(self, mm: MMStruct, vma: VMA) -> int:
@@ -49,3 +53,12 @@ class Design(abc.ABC):
         Called by every merge path of ``mm/vma.c`` after the tree is updated. The kernel's
         default (rfc-v1, baseline) carries nothing beyond ``dup_anon_vma``'s real anon_vma.
         """
+        return
+
+    def __repr__(self) -> str:
+        return f"<design {self.name}>"
+
+
+def vma_needs_copy_common(dst: VMA, src: VMA) -> bool:
+    """The tests of ``vma_needs_copy`` every design shares: uffd-wp on the child, or a PFN map."""
+    return bool(dst.vm_flags & VM_UFFD_WP or src.vm_flags & (VM_PFNMAP | VM_MIXEDMAP))

@@ -1,0 +1,33 @@
+"""The bundled case corpus, loaded once per process, and its pytest parameters."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import pytest
+
+from pytest_anonvma.cases.corpus import Corpus, load_corpus
+
+__all__ = ["bundled_corpus", "case_params"]
+
+
+@functools.cache
+def bundled_corpus() -> Corpus:
+    """The corpus under ``conformance/cases`` (malformed files are in ``.errors``)."""
+    return load_corpus()
+
+
+def case_params() -> list[Any]:
+    """One ``pytest.param`` per case: id = case id, marks = its tier and needed capabilities."""
+    return [
+        pytest.param(
+            case,
+            id=case.id,
+            marks=[
+                pytest.mark.anonvma_tier(case.tier),
+                pytest.mark.anonvma_needs(*sorted(case.needs)),
+            ],
+        )
+        for case in bundled_corpus().cases
+    ]

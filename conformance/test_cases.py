@@ -1,0 +1,25 @@
+"""The declarative conformance cases (``conformance/cases/*.toml``).
+
+One test per case and implementation, id ``test_case[IMPL-CASE_ID]``. The plugin skips cases
+whose ``needs`` the implementation lacks (marker ``anonvma_needs``); the case's own ``designs``
+list skips it for other design families; ``run_case`` raises ``CaseFailure`` with the steps run
+and the expected and actual pictures.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_anonvma.cases.corpus import Case
+from pytest_anonvma.cases.runner import case_applies, run_case
+from pytest_anonvma.conformance.bundled import case_params
+from pytest_anonvma.selection import Implementation
+
+
+@pytest.mark.parametrize("case", case_params())
+def test_case(anonvma_impl: Implementation, case: Case) -> None:
+    """Run one case on the implementation; the expectations are the case file's."""
+    reason = case_applies(case, anonvma_impl.design, anonvma_impl.era)
+    if reason:
+        pytest.skip(reason)
+    run_case(case, anonvma_impl.factory, anonvma_impl.name)

@@ -1,0 +1,168 @@
+"""THP collapse and page-table retraction (mm/khugepaged.c).
+
+``retract_page_tables`` frees the PTE table of every VMA mapping a file range that was just
+collapsed into a huge page, skipping VMAs that may hold page-table state the file cannot
+restore: the design decides which (``Design.retract_allowed``). A retracted table loses
+whatever it held, guard markers included.
+"""
+
+from __future__ import annotations
+
+import errno
+
+from pytest_anonvma.model.memory import (
+    GUARD_MARKER,
+    PTE,
+    Folio,
+    pfns_in_range,
+    vma_is_anonymous,
+    zap_page_range,
+)
+from pytest_anonvma.model.mm_types import (
+    PAGE_SHIFT,
+    VM_HUGETLB,
+    VM_NOHUGEPAGE,
+    VM_SHARED,
+    VM_SPECIAL,
+    VM_UFFD_WP,
+    VM_WRITE,
+    VMA,
+    MMStruct,
+)
+from pytest_anonvma.model.shmem import ShmemFile, shmem_fault
+
+__all__ = [
+    "HPAGE_PMD_NR",
+    "HPAGE_PMD_SIZE",
+    "file_backed_vma_is_retractable",
+    "madvise_collapse",
+    "retract_page_tables",
+    "retractable",
+]
+
+HPAGE_PMD_NR = 512
+HPAGE_PMD_SIZE = HPAGE_PMD_NR << PAGE_SHIFT
+
+
+def file_backed_vma_is_retractable(vma: VMA) -> bool:
+    """No uffd-wp and the design's anon_vma / flag test (``file_backed_vma_is_retractable``)."""
+    if vma.vm_flags & VM_UFFD_WP:
+        return False
+    assert vma.vm_mm is not None
+    return vma.vm_mm.design.retract_allowed(vma)
+
+
+def _pmd_addr(vma: VMA, pgoff: int) -> int | None:
+    """Where file page ``pgoff`` would start a PMD-mapped huge page in ``vma``, if it fits."""
+    addr = vma.vm_start + ((pgoff - vma.vm_pgoff) << PAGE_SHIFT)
+    if addr % HPAGE_PMD_SIZE or addr < vma.vm_start or vma.vm_end < addr + HPAGE_PMD_SIZE:
+        return None
+    return addr
+
+
+def retractable(mm: MMStruct, addr: int) -> bool:
+    """Would ``retract_page_tables`` free the page table covering ``addr``?
+
+    Only for a file VMA containing the whole 2 MiB block around ``addr`` with the file offset
+    aligned like the address (so a collapsed file huge page could be PMD-mapped there).
+    """
+    vma = mm.vma_lookup(addr)
+    if vma is None or vma.vm_file is None:
+        return False
+    haddr = addr & ~(HPAGE_PMD_SIZE - 1)
+    pgoff = vma.vm_pgoff + ((haddr - vma.vm_start) >> PAGE_SHIFT)
+    if haddr < vma.vm_start or pgoff % HPAGE_PMD_NR or _pmd_addr(vma, pgoff) is None:
+        return False
+    return file_backed_vma_is_retractable(vma)
+
+
+def retract_page_tables(file: ShmemFile, pgoff: int) -> None:
+    """Free the page tables mapping ``[pgoff, pgoff + 512)`` of ``file`` wherever allowed."""
+    for mm in list(file.mappers):
+        for vma in list(mm):
+            if vma.vm_file is not file:
+                continue
+            addr = _pmd_addr(vma, pgoff)
+            if addr is None or not file_backed_vma_is_retractable(vma):
+                continue
+            zap_page_range(mm, addr, addr + HPAGE_PMD_SIZE, zap_guards=True)
+
+
+def thp_vma_allowable(vma: VMA) -> bool:
+    """Could this VMA hold a PMD-mapped huge page at all (``thp_vma_allowable_order``, forced)?"""
+    if vma.vm_flags & (VM_SPECIAL | VM_HUGETLB | VM_NOHUGEPAGE):
+        return False
+    last = vma.vm_end - HPAGE_PMD_SIZE
+    haddr = last & ~(HPAGE_PMD_SIZE - 1)
+    if haddr < vma.vm_start:
+        return False
+    if vma.vm_file is None:
+        return True
+    return (vma.vm_pgoff - (vma.vm_start >> PAGE_SHIFT)) % HPAGE_PMD_NR == 0
+
+
+def _collapse_anon(mm: MMStruct, vma: VMA, haddr: int) -> bool:
+    """``collapse_huge_page``: needs a page table without markers; copies into fresh pages."""
+    from pytest_anonvma.model.rmap import anon_vma_prepare
+
+    first = haddr >> PAGE_SHIFT
+    present = pfns_in_range(mm.ptes, first, first + HPAGE_PMD_NR)
+    entries = [mm.ptes[pfn] for pfn in present]
+    if not entries or GUARD_MARKER in entries:
+        return False  # SCAN_PMD_NULL / SCAN_PTE_NON_PRESENT
+    if anon_vma_prepare(vma):
+        return False
+    for pfn in range(first, first + HPAGE_PMD_NR):
+        old = mm.ptes.get(pfn)
+        data = bytearray(old.folio.data) if isinstance(old, PTE) else None
+        if isinstance(old, PTE):
+            old.folio.mapcount -= 1
+        folio = Folio(data, is_anon=True)
+        folio.mapcount = 1
+        mm.ptes[pfn] = PTE(folio, True)
+    return True
+
+
+def _collapse_file(mm: MMStruct, vma: VMA, haddr: int) -> bool:
+    """``collapse_file`` + ``retract_page_tables`` + ``collapse_pte_mapped_thp`` for shmem."""
+    file = vma.vm_file
+    assert isinstance(file, ShmemFile)
+    pgoff = vma.vm_pgoff + ((haddr - vma.vm_start) >> PAGE_SHIFT)
+    if pgoff + HPAGE_PMD_NR > file.pages:
+        return False
+    # The small pages leave every mapping (try_to_unmap); private copies and markers stay.
+    for other in list(file.mappers):
+        for ovma in list(other):
+            oaddr = _pmd_addr(ovma, pgoff) if ovma.vm_file is file else None
+            if oaddr is not None:
+                zap_page_range(
+                    other, oaddr, oaddr + HPAGE_PMD_SIZE, zap_guards=False, even_cows=False
+                )
+    for index in range(pgoff, pgoff + HPAGE_PMD_NR):
+        shmem_fault(file, index)
+    retract_page_tables(file, pgoff)
+    # collapse_pte_mapped_thp: a table still holding entries cannot take the PMD mapping.
+    first = haddr >> PAGE_SHIFT
+    if any(True for _ in pfns_in_range(mm.ptes, first, first + HPAGE_PMD_NR)):
+        return False  # SCAN_PTE_NON_PRESENT (a marker) or a private copy
+    for index, pfn in enumerate(range(first, first + HPAGE_PMD_NR), start=pgoff):
+        folio = file.folios[index]
+        folio.mapcount += 1
+        mm.ptes[pfn] = PTE(folio, bool(vma.vm_flags & VM_SHARED and vma.vm_flags & VM_WRITE))
+    return True
+
+
+def madvise_collapse(mm: MMStruct, vma: VMA, start: int, end: int) -> int:
+    """``madvise_collapse``: collapse every whole aligned 2 MiB block of the range; 0 or -errno."""
+    if not thp_vma_allowable(vma):
+        return -errno.EINVAL
+    hstart = (start + HPAGE_PMD_SIZE - 1) & ~(HPAGE_PMD_SIZE - 1)
+    hend = end & ~(HPAGE_PMD_SIZE - 1)
+    failed = False
+    for haddr in range(hstart, hend, HPAGE_PMD_SIZE):
+        if vma_is_anonymous(vma):
+            ok = _collapse_anon(mm, vma, haddr)
+        else:
+            ok = _collapse_file(mm, vma, haddr)
+        failed = failed or not ok
+    return -errno.EINVAL if failed else 0

@@ -1,0 +1,126 @@
+"""A time limit per test phase, so a hanging implementation fails its test instead of the run.
+
+Three stages, each only if the previous one did not end the phase:
+
+1. ``SIGALRM`` (main thread only, where a POSIX ``setitimer`` exists): the handler raises
+   :class:`ImplementationTimeout` in the running code. This interrupts pure-Python loops and
+   blocking calls that return on ``EINTR`` (``time.sleep``, lock waits, ``select``...). If the
+   code swallows it, it is raised again every second.
+2. A watchdog thread, ``grace`` seconds later: raises :class:`ImplementationTimeout`
+   asynchronously in the test's thread (``PyThreadState_SetAsyncExc``). This also works off the
+   main thread, but only between bytecodes: a blocking C call keeps it waiting.
+3. ``hard_kill`` seconds after that: the watchdog prints the stacks of every thread and ends the
+   process with exit status 3. Under xdist the controller reports the test as failed ("worker
+   crashed") and starts a new worker, so the run goes on; in a serial run this ends the run,
+   which is still better than hanging forever.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import faulthandler
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+__all__ = ["ImplementationTimeout", "time_limit"]
+
+#: seconds between stage 1 and stage 2
+GRACE = 2.0
+#: seconds between stage 2 and stage 3
+HARD_KILL = 10.0
+#: re-raise interval of stage 1 if the first exception was swallowed
+_REPEAT = 1.0
+
+
+class ImplementationTimeout(BaseException):
+    """Raised into code that exceeded ``--anonvma-timeout``.
+
+    A ``BaseException`` so that an implementation's ``except Exception`` does not swallow it.
+    """
+
+    #: the text when raised without arguments (stage 2 can only raise a class)
+    default_message = "time limit exceeded"
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else self.default_message
+
+
+def _alarm_usable() -> bool:
+    return (
+        hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, signal.SIG_IGN, None)
+    )
+
+
+@contextmanager
+def _alarm(seconds: float, message: str) -> Iterator[None]:
+    def on_alarm(signum: int, frame: FrameType | None) -> None:
+        raise ImplementationTimeout(message)
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds, _REPEAT)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+class _Watchdog(threading.Thread):
+    """Stages 2 and 3: runs until ``done`` is set."""
+
+    def __init__(self, target: int, first: float, message: str) -> None:
+        super().__init__(name="anonvma-watchdog", daemon=True)
+        self.target = target
+        self.first = first
+        self.message = message
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        if self.done.wait(self.first):
+            return
+        timeout = type(
+            "ImplementationTimeout", (ImplementationTimeout,), {"default_message": self.message}
+        )
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(self.target), ctypes.py_object(timeout)
+        )
+        if self.done.wait(HARD_KILL):
+            return
+        sys.stderr.write(
+            f"\npytest-anonvma: {self.message}; it could not be interrupted "
+            f"(stuck in C code?): stopping this process. Stacks:\n"
+        )
+        faulthandler.dump_traceback(all_threads=True)
+        sys.stderr.flush()
+        os._exit(3)
+
+
+@contextmanager
+def time_limit(seconds: float, message: str) -> Iterator[None]:
+    """Run the body with a limit of ``seconds`` (0 or less: no limit).
+
+    ``message`` becomes the :class:`ImplementationTimeout` text, e.g. which implementation and
+    test took too long.
+    """
+    if seconds <= 0:
+        yield
+        return
+    use_alarm = _alarm_usable()
+    watchdog = _Watchdog(threading.get_ident(), seconds + (GRACE if use_alarm else 0), message)
+    watchdog.start()
+    try:
+        if use_alarm:
+            with _alarm(seconds, message):
+                yield
+        else:
+            yield
+    finally:
+        watchdog.done.set()
+        watchdog.join()
