@@ -89,6 +89,7 @@ class LayoutTool:
 
     def check(self, mm: MM, expected: str | Layout) -> None:
         """Assert the MM's layout is ``expected``; the error shows both diagrams stacked."""
+        __tracebackhide__ = True
         want = expected if isinstance(expected, Layout) else parse_layout(expected)
         got = self.of(mm)
         if got != want:

@@ -293,13 +293,10 @@ class AnonvmaPlugin:
                 if e.where not in self.xfail_matched
             ]
         for entry in self.stale:
-            _record_warning(
-                self.config,
-                StaleXfailWarning(
-                    f"expected-failure entry {entry.pattern!r} ({entry.where}) "
-                    "matches no collected test"
-                ),
+            warning = StaleXfailWarning(
+                f"expected-failure entry {entry.pattern!r} matches no collected test"
             )
+            _record_warning(self.config, warning, entry.source, entry.line)
         if self.settings.report is not None:
             write_report(self.settings.report, self.collector, self.report_meta())
 
@@ -354,9 +351,10 @@ def _check_applicable(item: pytest.Item, impl: Implementation) -> None:
             )
 
 
-def _record_warning(config: pytest.Config, warning: Warning) -> None:
-    """Show ``warning`` in the warnings summary (works at session end, also under xdist)."""
-    message = warnings.WarningMessage(warning, type(warning), __file__, 0)
+def _record_warning(config: pytest.Config, warning: Warning, filename: str, lineno: int) -> None:
+    """Show ``warning`` at ``filename:lineno`` in the warnings summary (callable at session end,
+    also on the xdist controller)."""
+    message = warnings.WarningMessage(warning, type(warning), filename, lineno)
     config.hook.pytest_warning_recorded.call_historic(
         kwargs={"warning_message": message, "when": "runtest", "nodeid": "", "location": None}
     )

@@ -68,7 +68,8 @@ def _entry_point_factory(ep: Any) -> Callable[[], MM]:
 def _instantiate(target: Any, where: str) -> MM:
     if not callable(target):
         raise TypeError(f"{where} is not callable (got {type(target).__name__})")
-    return target()  # type: ignore[no-any-return]
+    mm: MM = target()
+    return mm
 
 
 def resolve(spec: str) -> Callable[[], MM]:

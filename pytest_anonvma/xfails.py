@@ -39,8 +39,14 @@ class XfailEntry:
 
     pattern: str
     reason: str
-    #: "path:line", for messages
-    where: str
+    #: the file it came from (as named in messages)
+    source: str
+    line: int
+
+    @property
+    def where(self) -> str:
+        """``source:line``, for messages."""
+        return f"{self.source}:{self.line}"
 
     def matches(self, keys: Sequence[str]) -> bool:
         """Does any of a test's ids (see :func:`match_keys`) start with this entry?"""
@@ -62,8 +68,7 @@ def read_xfail_file(path: Path, label: str | None = None) -> list[XfailEntry]:
             continue
         pattern, *rest = line.split(None, 1)
         reason = rest[0].lstrip("#:-").strip() if rest else ""
-        where = f"{name}:{lineno}"
-        entries.append(XfailEntry(pattern, reason or f"listed in {where}", where))
+        entries.append(XfailEntry(pattern, reason or f"listed in {name}:{lineno}", name, lineno))
     return entries
 
 

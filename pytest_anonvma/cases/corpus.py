@@ -142,8 +142,7 @@ class Corpus:
 def _case_regions(lines: Sequence[str]) -> list[tuple[int, int]]:
     """(first, end) 0-based line ranges of each ``[[case]]`` table."""
     starts = [i for i, text in enumerate(lines) if _CASE_HEADER.match(text)]
-    return [(s, starts[k + 1] if k + 1 < len(starts) else len(lines))
-            for k, s in enumerate(starts)]
+    return [(s, starts[k + 1] if k + 1 < len(starts) else len(lines)) for k, s in enumerate(starts)]
 
 
 def _key_lines(lines: Sequence[str], region: tuple[int, int]) -> dict[str, tuple[int, str]]:
@@ -167,8 +166,13 @@ def _steps_first_line(key_line: int, rest: str) -> int:
 # --- checking one case ------------------------------------------------------------------------
 
 
-def _build_case(table: dict[str, Any], path: str, line: int, keys: dict[str, tuple[int, str]],
-                problems: list[Problem]) -> Case | None:
+def _build_case(
+    table: dict[str, Any],
+    path: str,
+    line: int,
+    keys: dict[str, tuple[int, str]],
+    problems: list[Problem],
+) -> Case | None:
     steps_line, rest = keys.get("steps", (line, ""))
     first = _steps_first_line(steps_line, rest)
     steps: list[Step] = []
@@ -211,8 +215,9 @@ def check_case(case: Case) -> list[Problem]:
     checks = 0
     for step in case.steps:
         if step.mm not in mms:
-            report(step.line, f"no address space {step.mm!r} yet (create it with 'fork as "
-                              f"{step.mm}')")
+            report(
+                step.line, f"no address space {step.mm!r} yet (create it with 'fork as {step.mm}')"
+            )
         if isinstance(step, Fork):
             if step.child in mms:
                 report(step.line, f"address space {step.child!r} already exists")
@@ -225,15 +230,19 @@ def check_case(case: Case) -> list[Problem]:
             memfds.add(step.file)
         missing = step.capabilities() - case.needs
         if isinstance(step, Action) and missing:
-            report(step.line, f"'{step.body()}' needs {', '.join(sorted(missing))}: add it to "
-                              "needs")
+            report(
+                step.line, f"'{step.body()}' needs {', '.join(sorted(missing))}: add it to needs"
+            )
         if isinstance(step, Expectation):
             _check_expectation(case, step, report)
         if _is_check(step) and not missing:
             checks += 1
     if checks == 0:
-        report(case.line, "checks nothing with the capabilities in needs (add an expectation, "
-                          "or its capability to needs)")
+        report(
+            case.line,
+            "checks nothing with the capabilities in needs (add an expectation, "
+            "or its capability to needs)",
+        )
     if case.tier == "patch" and case.designs is None:
         report(case.line, "a patch-tier case must list the designs its claim applies to")
     return problems
@@ -256,11 +265,15 @@ def _check_expectation(case: Case, step: Expectation, report: Callable[[int, str
         known = (*schema.DESIGNS, *schema.ERAS)
         unknown = sorted(step.designs.names - set(known))
         if unknown:
-            report(step.line, f"unknown design {unknown[0]!r} in filter (known: "
-                              f"{', '.join(known)})")
+            report(
+                step.line, f"unknown design {unknown[0]!r} in filter (known: {', '.join(known)})"
+            )
     if case.tier == "guard" and step.designs is None and not isinstance(step, _DESIGN_FREE):
-        report(step.line, f"'{step.keyword}' is design-dependent: in a guard-tier case give it a "
-                          "design filter like [maybe-guard]")
+        report(
+            step.line,
+            f"'{step.keyword}' is design-dependent: in a guard-tier case give it a "
+            "design filter like [maybe-guard]",
+        )
 
 
 # --- files --------------------------------------------------------------------------------------
@@ -291,8 +304,13 @@ def parse_cases(text: str, path: str = "<string>") -> tuple[list[Case], list[Pro
         problems.extend(check_case(case))
         for other in cases:
             if other.id == case.id:
-                problems.append(Problem(path, case.line, f"duplicate case id {case.id!r} "
-                                                         f"(first at line {other.line})"))
+                problems.append(
+                    Problem(
+                        path,
+                        case.line,
+                        f"duplicate case id {case.id!r} (first at line {other.line})",
+                    )
+                )
         cases.append(case)
     return ([] if problems else cases), problems
 
@@ -310,9 +328,9 @@ def _schema_line(where: str, lines: Sequence[str], regions: list[tuple[int, int]
     return region[0] + 1
 
 
-def load_file(path: str | Path) -> tuple[list[Case], list[Problem]]:
-    """Read one case file (problems name the path as given)."""
-    name = str(path)
+def load_file(path: str | Path, name: str | None = None) -> tuple[list[Case], list[Problem]]:
+    """Read one case file; cases and problems name it ``name`` (the path as given by default)."""
+    name = str(path) if name is None else name
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -346,12 +364,17 @@ def load_corpus(paths: Iterable[str | Path] | None = None) -> Corpus:
     for file in _expand([BUNDLED_CASES] if paths is None else paths):
         name = _display(file) if paths is None else str(file)
         corpus.files.append(name)
-        cases, problems = load_file(file)
+        cases, problems = load_file(file, name)
         for case in cases:
             first = seen.get(case.id)
             if first is not None:
-                problems.append(Problem(name, case.line, f"duplicate case id {case.id!r} "
-                                                         f"(first at {first.path}:{first.line})"))
+                problems.append(
+                    Problem(
+                        name,
+                        case.line,
+                        f"duplicate case id {case.id!r} (first at {first.path}:{first.line})",
+                    )
+                )
         if problems:
             corpus.errors[name] = problems
             continue
@@ -359,4 +382,3 @@ def load_corpus(paths: Iterable[str | Path] | None = None) -> Corpus:
             seen[case.id] = case
         corpus.cases.extend(cases)
     return corpus
-

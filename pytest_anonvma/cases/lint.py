@@ -15,8 +15,9 @@ __all__ = ["add_lint_command", "lint"]
 def lint(paths: Sequence[str | Path] = ()) -> tuple[list[Problem], int]:
     """Every problem in the case files under ``paths`` (the bundled corpus when empty), and the
     number of valid cases."""
-    problems = [Problem(str(p), 0, "no such file or directory") for p in paths
-                if not Path(p).exists()]
+    problems = [
+        Problem(str(p), 0, "no such file or directory") for p in paths if not Path(p).exists()
+    ]
     present = [p for p in paths if Path(p).exists()]
     for p in present:
         if Path(p).is_dir() and not any(Path(p).rglob("*.toml")):
@@ -48,6 +49,10 @@ def add_lint_command(subparsers: argparse._SubParsersAction) -> None:
         description="Check case files (TOML) against the case format; print one "
         "'file:line: message' per problem; exit 1 if there is any.",
     )
-    parser.add_argument("paths", nargs="*", metavar="PATH",
-                        help="case files or directories (default: the bundled corpus)")
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="case files or directories (default: the bundled corpus)",
+    )
     parser.set_defaults(func=_run)

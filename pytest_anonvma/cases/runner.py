@@ -44,11 +44,20 @@ from pytest_anonvma.cases.steps import (
     VmaSameAnonVma,
     Write,
     format_prot,
+    names_apply,
 )
 from pytest_anonvma.contract import MM, BusError, MemoryFault, SegmentationFault, VMAInfo
 from pytest_anonvma.layout import Layout, layout_of, parse_layout, render_layout
 
-__all__ = ["DEFAULT_DESIGN", "CaseFailure", "case_applies", "mm_design", "mm_era", "run_case"]
+__all__ = [
+    "DEFAULT_DESIGN",
+    "CaseFailure",
+    "case_applies",
+    "mm_design",
+    "mm_era",
+    "run_case",
+    "syscall_args",
+]
 
 #: the design family assumed for an implementation without a ``design`` attribute
 DEFAULT_DESIGN = "reference"
@@ -58,8 +67,9 @@ _SIGNALS: dict[str, type[MemoryFault]] = {"SIGSEGV": SegmentationFault, "SIGBUS"
 class CaseFailure(AssertionError):
     """A case failed on an implementation; ``str()`` is the full report."""
 
-    def __init__(self, report: str, case_id: str = "", impl_name: str = "",
-                 step: Step | None = None) -> None:
+    def __init__(
+        self, report: str, case_id: str = "", impl_name: str = "", step: Step | None = None
+    ) -> None:
         super().__init__(report)
         self.case_id = case_id
         self.impl_name = impl_name
@@ -85,12 +95,15 @@ def mm_era(mm: Any) -> str | None:
 def case_applies(case: Case, design: str, era: str | None = None) -> str | None:
     """Why ``case`` does not apply to design family ``design`` (on ``era``), None if it does.
 
-    A case's ``designs`` may name eras too: ``["6.18"]`` covers every design on that era.
+    A case's ``designs`` may name eras too: ``["6.18"]`` covers every design on that era,
+    ``["maybe-guard", "6.18"]`` maybe-guard on that era only.
     """
-    if case.designs is not None and design not in case.designs and era not in case.designs:
+    if case.designs is not None and not names_apply(case.designs, design, era):
         on = f" on era {era}" if era else ""
-        return (f"case {case.id!r} applies to {', '.join(sorted(case.designs))} only "
-                f"(implementation design: {design}{on})")
+        return (
+            f"case {case.id!r} applies to {', '.join(sorted(case.designs))} only "
+            f"(implementation design: {design}{on})"
+        )
     return None
 
 
@@ -155,15 +168,19 @@ class _Run:
         try:
             parent = self.factory()
         except Exception as exc:
-            raise self.failure(None, f"creating the address space raised "
-                                     f"{type(exc).__name__}: {exc}") from exc
+            raise self.failure(
+                None, f"creating the address space raised {type(exc).__name__}: {exc}"
+            ) from exc
         self.mms[ROOT_MM] = parent
         self.design = mm_design(parent)
         self.era = mm_era(parent)
         missing = self.case.needs - set(getattr(parent, "capabilities", ()))
         if missing:
-            raise self.failure(None, "the implementation lacks capabilities the case needs: "
-                                     f"{', '.join(sorted(missing))}")
+            raise self.failure(
+                None,
+                "the implementation lacks capabilities the case needs: "
+                f"{', '.join(sorted(missing))}",
+            )
         self.checkpoint()
         for step in self.case.steps:
             self.log.append((step, ""))
@@ -212,8 +229,9 @@ class _Run:
         case = self.case
         where = f"{case.path}:{step.line if step else case.line}" if case.path else ""
         era = f", era {self.era}" if self.era else ""
-        head = (f"case {case.id!r} failed on {self.impl_name!r} (design {self.design}{era})"
-                + (f" at {where}" if where else ""))
+        head = f"case {case.id!r} failed on {self.impl_name!r} (design {self.design}{era})" + (
+            f" at {where}" if where else ""
+        )
         lines = [head, f"  about:  {case.about}", f"  source: {case.source}", "", "  steps:"]
         for logged, note in self.log:
             marker = ">" if logged is step else " "
@@ -244,8 +262,30 @@ class _Run:
 # --- step handlers ---------------------------------------------------------------------------
 
 
-def _range_args(step: RangeAction) -> tuple[int, int]:
-    return page_addr(step.first, step.skew), step.count * C.PAGE_SIZE
+def syscall_args(step: RangeAction, file: Any = None) -> tuple[str, tuple[Any, ...]]:
+    """The MM method a system-call step calls and its arguments (``file``: the memfd handle an
+    ``mmap`` maps). Shared by this runner and the generated-case checker
+    (:mod:`pytest_anonvma.generate`)."""
+    addr, length = page_addr(step.first, step.skew), step.count * C.PAGE_SIZE
+    if isinstance(step, Mmap):
+        flags = C.MAP_FIXED | (C.MAP_SHARED if step.shared else C.MAP_PRIVATE)
+        flags |= 0 if file is not None else C.MAP_ANONYMOUS
+        flags |= (C.MAP_POPULATE if step.populate else 0) | (C.MAP_NORESERVE
+                                                             if step.noreserve else 0)
+        return "mmap", (addr, length, step.prot, flags, file, step.offset * C.PAGE_SIZE)
+    if isinstance(step, Mprotect):
+        return "mprotect", (addr, length, step.prot)
+    if isinstance(step, Madvise):
+        return "madvise", (addr, length, ADVICE[step.advice])
+    if isinstance(step, Mremap):
+        flags = (C.MREMAP_MAYMOVE if step.maymove else 0) | (C.MREMAP_DONTUNMAP
+                                                             if step.dontunmap else 0)
+        new_addr = None
+        if step.fixed is not None:
+            flags |= C.MREMAP_FIXED
+            new_addr = page_addr(step.fixed)
+        return "mremap", (addr, length, step.new_count * C.PAGE_SIZE, flags, new_addr)
+    return step.keyword, (addr, length)  # munmap, mlock, munlock
 
 
 def _do_mmap(run: _Run, step: Mmap, mm: Any) -> None:
@@ -255,12 +295,9 @@ def _do_mmap(run: _Run, step: Mmap, mm: Any) -> None:
         if file is None:
             size = run.case.memfd_sizes()[step.file] * C.PAGE_SIZE
             file = run.files[step.file] = run.call(step, mm, "memfd", step.file, size)
-    flags = C.MAP_FIXED | (C.MAP_SHARED if step.shared else C.MAP_PRIVATE)
-    flags |= 0 if file is not None else C.MAP_ANONYMOUS
-    flags |= (C.MAP_POPULATE if step.populate else 0) | (C.MAP_NORESERVE if step.noreserve else 0)
-    addr, length = _range_args(step)
-    result = run.syscall(step, mm, "mmap", addr, length, step.prot, flags, file,
-                         step.offset * C.PAGE_SIZE)
+    method, args = syscall_args(step, file)
+    result = run.syscall(step, mm, method, *args)
+    addr = args[0]
     if result is not None and result != addr:
         raise _Mismatch(f"MAP_FIXED mmap returned {result:#x}, not the requested {addr:#x}")
 
@@ -269,31 +306,15 @@ def _do_memfd(run: _Run, step: Memfd, mm: Any) -> None:
     run.files[step.name] = run.syscall(step, mm, "memfd", step.name, step.pages * C.PAGE_SIZE)
 
 
-def _do_range(method: str) -> Callable[[_Run, Any, Any], None]:
-    def handler(run: _Run, step: RangeAction, mm: Any) -> None:
-        run.syscall(step, mm, method, *_range_args(step))
-
-    return handler
-
-
-def _do_mprotect(run: _Run, step: Mprotect, mm: Any) -> None:
-    run.syscall(step, mm, "mprotect", *_range_args(step), step.prot)
-
-
-def _do_madvise(run: _Run, step: Madvise, mm: Any) -> None:
-    run.syscall(step, mm, "madvise", *_range_args(step), ADVICE[step.advice])
+def _do_syscall(run: _Run, step: RangeAction, mm: Any) -> None:
+    method, args = syscall_args(step)
+    run.syscall(step, mm, method, *args)
 
 
 def _do_mremap(run: _Run, step: Mremap, mm: Any) -> None:
-    addr, length = _range_args(step)
-    flags = (C.MREMAP_MAYMOVE if step.maymove else 0) | (C.MREMAP_DONTUNMAP
-                                                         if step.dontunmap else 0)
-    new_addr = None
-    if step.fixed is not None:
-        flags |= C.MREMAP_FIXED
-        new_addr = page_addr(step.fixed)
-    result = run.syscall(step, mm, "mremap", addr, length, step.new_count * C.PAGE_SIZE, flags,
-                         new_addr)
+    method, args = syscall_args(step)
+    addr, new_addr = args[0], args[4]
+    result = run.syscall(step, mm, method, *args)
     if result is None:
         return
     if new_addr is not None and result != new_addr:
@@ -326,14 +347,15 @@ def _do_touch(run: _Run, step: Touch, mm: Any) -> None:
             if step.outcome and isinstance(fault, _SIGNALS[step.outcome]):
                 continue
             want = f"-> {step.outcome}" if step.outcome else "no fault"
-            raise _Mismatch(f"{step.keyword} page {page}{where}: got {fault.signal_name} "
-                            f"({fault}); expected {want}") from fault
+            raise _Mismatch(
+                f"{step.keyword} page {page}{where}: got {fault.signal_name} "
+                f"({fault}); expected {want}"
+            ) from fault
         except OSError as exc:
             raise _Mismatch(f"{step.keyword} page {page}{where} raised OSError {exc}") from exc
         if step.outcome:
             got = "no fault" if value is None else f"value {value:#x} (no fault)"
-            raise _Mismatch(f"{step.keyword} page {page}{where}: {got}; expected -> "
-                            f"{step.outcome}")
+            raise _Mismatch(f"{step.keyword} page {page}{where}: {got}; expected -> {step.outcome}")
         if isinstance(step, Read) and step.value is not None and value != step.value:
             raise _Mismatch(f"read page {page}{where}: got {value!r}; expected {step.value:#x}")
 
@@ -358,8 +380,7 @@ def _do_layout(run: _Run, step: LayoutIs, mm: Any) -> None:
         width = max(run.case.arena_pages(), expected.width)
         raise _Mismatch(
             f"VMA layout of the arena{_in(step)}:\n"
-            + render_layout([("expected", expected),
-                             ("actual", Layout(actual.extents, width))])
+            + render_layout([("expected", expected), ("actual", Layout(actual.extents, width))])
         )
 
 
@@ -367,8 +388,10 @@ def _do_vma_flag(run: _Run, step: VmaFlag, mm: Any) -> None:
     vma = run.vma_at(step, mm, step.page)
     if (step.flag in vma.flags) != step.present:
         shown = " ".join(sorted(vma.flags)) or "(none)"
-        raise _Mismatch(f"VMA {_extent(vma)}{_in(step)} should {'have' if step.present else 'lack'}"
-                        f" {step.flag}; its flags: {shown}")
+        raise _Mismatch(
+            f"VMA {_extent(vma)}{_in(step)} should {'have' if step.present else 'lack'}"
+            f" {step.flag}; its flags: {shown}"
+        )
 
 
 def _vma_value(vma: VMAInfo, name: str) -> str:
@@ -385,8 +408,9 @@ def _do_vma_field(run: _Run, step: VmaField, mm: Any) -> None:
     vma = run.vma_at(step, mm, step.page)
     actual = _vma_value(vma, step.name)
     if actual != step.value:
-        raise _Mismatch(f"VMA {_extent(vma)}{_in(step)}: {step.name} is {actual}; expected "
-                        f"{step.value}")
+        raise _Mismatch(
+            f"VMA {_extent(vma)}{_in(step)}: {step.name} is {actual}; expected {step.value}"
+        )
 
 
 def _do_vma_same(run: _Run, step: VmaSameAnonVma, mm: Any) -> None:
@@ -394,9 +418,11 @@ def _do_vma_same(run: _Run, step: VmaSameAnonVma, mm: Any) -> None:
     b = run.vma_at(step, mm, step.other)
     same = a.anon_vma is not None and a.anon_vma == b.anon_vma
     if same != step.same:
-        raise _Mismatch(f"anon_vma of VMA {_extent(a)} is {a.anon_vma!r}, of VMA {_extent(b)} "
-                        f"is {b.anon_vma!r}{_in(step)}; expected them "
-                        f"{'shared' if step.same else 'not shared'}")
+        raise _Mismatch(
+            f"anon_vma of VMA {_extent(a)} is {a.anon_vma!r}, of VMA {_extent(b)} "
+            f"is {b.anon_vma!r}{_in(step)}; expected them "
+            f"{'shared' if step.same else 'not shared'}"
+        )
 
 
 def _do_stats(run: _Run, step: Stats, mm: Any) -> None:
@@ -405,15 +431,19 @@ def _do_stats(run: _Run, step: Stats, mm: Any) -> None:
         raise _Mismatch(f"MM.stats() has no key {step.key!r} (keys: {', '.join(sorted(stats))})")
     delta = stats[step.key] - run.baselines.get(step.mm, {}).get(step.key, 0)
     if delta != step.delta:
-        raise _Mismatch(f"{step.key}{_in(step)} grew by {delta} since the last checkpoint; "
-                        f"expected +{step.delta}")
+        raise _Mismatch(
+            f"{step.key}{_in(step)} grew by {delta} since the last checkpoint; "
+            f"expected +{step.delta}"
+        )
 
 
 def _do_retractable(run: _Run, step: Retractable, mm: Any) -> None:
     actual = bool(run.call(step, mm, "retractable", page_addr(step.page)))
     if actual != step.value:
-        raise _Mismatch(f"retractable(page {step.page}){_in(step)} is {str(actual).lower()}; "
-                        f"expected {str(step.value).lower()}")
+        raise _Mismatch(
+            f"retractable(page {step.page}){_in(step)} is {str(actual).lower()}; "
+            f"expected {str(step.value).lower()}"
+        )
 
 
 def _in(step: Step) -> str:
@@ -429,11 +459,11 @@ def _extent(vma: VMAInfo) -> str:
 _HANDLERS: dict[type[Step], Callable[[_Run, Any, Any], None]] = {
     Mmap: _do_mmap,
     Memfd: _do_memfd,
-    Munmap: _do_range("munmap"),
-    Mlock: _do_range("mlock"),
-    Munlock: _do_range("munlock"),
-    Mprotect: _do_mprotect,
-    Madvise: _do_madvise,
+    Munmap: _do_syscall,
+    Mlock: _do_syscall,
+    Munlock: _do_syscall,
+    Mprotect: _do_syscall,
+    Madvise: _do_syscall,
     Mremap: _do_mremap,
     Fork: _do_fork,
     Checkpoint: _do_checkpoint,

@@ -80,8 +80,7 @@ CASE_FILE_SCHEMA: dict[str, Any] = {
                     "uniqueItems": True,
                 },
                 "designs": {
-                    "description": "design families (or eras) the case applies to; all when "
-                    "absent",
+                    "description": "design families (or eras) the case applies to; all when absent",
                     "type": "array",
                     "items": {"enum": [*DESIGNS, *ERAS]},
                     "minItems": 1,
@@ -118,13 +117,20 @@ def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
     return _resolve(node, root)
 
 
-def _check(value: Any, schema: dict[str, Any], root: dict[str, Any], path: str,
-           ) -> Iterator[tuple[str, str]]:
+def _check(
+    value: Any,
+    schema: dict[str, Any],
+    root: dict[str, Any],
+    path: str,
+) -> Iterator[tuple[str, str]]:
     schema = _resolve(schema, root)
     expected = schema.get("type")
     if expected and not isinstance(value, _TYPES[expected]):
-        yield path, f"must be {'an' if expected[0] in 'aeiou' else 'a'} {expected}, " \
-                    f"got {type(value).__name__}"
+        yield (
+            path,
+            f"must be {'an' if expected[0] in 'aeiou' else 'a'} {expected}, "
+            f"got {type(value).__name__}",
+        )
         return
     if "enum" in schema and value not in schema["enum"]:
         yield path, f"{value!r} is not one of {', '.join(map(str, schema['enum']))}"
@@ -139,8 +145,12 @@ def _check(value: Any, schema: dict[str, Any], root: dict[str, Any], path: str,
         yield from _check_object(value, schema, root, path)
 
 
-def _check_array(value: list[Any], schema: dict[str, Any], root: dict[str, Any], path: str,
-                 ) -> Iterator[tuple[str, str]]:
+def _check_array(
+    value: list[Any],
+    schema: dict[str, Any],
+    root: dict[str, Any],
+    path: str,
+) -> Iterator[tuple[str, str]]:
     if len(value) < schema.get("minItems", 0):
         yield path, f"needs at least {schema['minItems']} item(s)"
     if schema.get("uniqueItems"):
@@ -154,8 +164,9 @@ def _check_array(value: list[Any], schema: dict[str, Any], root: dict[str, Any],
             yield from _check(item, schema["items"], root, f"{path}[{i}]")
 
 
-def _check_object(value: dict[str, Any], schema: dict[str, Any], root: dict[str, Any],
-                  path: str) -> Iterator[tuple[str, str]]:
+def _check_object(
+    value: dict[str, Any], schema: dict[str, Any], root: dict[str, Any], path: str
+) -> Iterator[tuple[str, str]]:
     props = schema.get("properties", {})
     prefix = f"{path}." if path else ""
     for key in schema.get("required", ()):

@@ -23,6 +23,7 @@ from typing import ClassVar
 from pytest_anonvma import constants
 from pytest_anonvma.cases.arena import ARENA_PAGES
 from pytest_anonvma.model.mm_types import VM_FLAG_NAMES
+from pytest_anonvma.registry import ERAS
 
 __all__ = [
     "ADVICE",
@@ -59,6 +60,7 @@ __all__ = [
     "VmaSameAnonVma",
     "Write",
     "format_prot",
+    "names_apply",
     "parse_prot",
     "parse_step",
     "parse_steps",
@@ -75,8 +77,13 @@ ADVICE: dict[str, int] = {
 #: touch outcomes (``read 2 -> SIGSEGV``)
 SIGNALS = ("SIGSEGV", "SIGBUS")
 #: counters a ``stats`` expectation may name (see ``MM.stats``)
-STATS_KEYS = ("anon_vma_allocs", "anon_vma_frees", "avc_allocs", "avc_frees",
-              "fork_pagetable_copies")
+STATS_KEYS = (
+    "anon_vma_allocs",
+    "anon_vma_frees",
+    "avc_allocs",
+    "avc_frees",
+    "fork_pagetable_copies",
+)
 #: ``vma PAGE FIELD = VALUE`` fields and the capability each needs
 VMA_FIELDS: dict[str, str] = {
     "anon_vma": "anon_vma",
@@ -227,17 +234,25 @@ def _format_states(states: str) -> str:
 # --- the step classes ----------------------------------------------------------------------------
 
 
+def names_apply(names: frozenset[str], design: str, era: str | None) -> bool:
+    """Do design/era names cover an implementation? Designs listed must include ``design``, eras
+    listed must include ``era``: ``maybe-guard 6.18`` is maybe-guard on the 6.18 era only."""
+    eras = names & set(ERAS)
+    designs = names - eras
+    return (not designs or design in designs) and (not eras or era in eras)
+
+
 @dataclass(frozen=True)
 class DesignFilter:
-    """The designs an expectation applies to: ``[maybe-guard]``, ``[not baseline rfc-v1]``;
-    an era name (``[6.18]``) matches every design on that era."""
+    """The implementations an expectation applies to: ``[maybe-guard]``, ``[not baseline
+    rfc-v1]``, ``[6.18]`` (every design on that era), ``[maybe-guard 6.18]`` (both must hold)."""
 
     names: frozenset[str]
     exclude: bool = False
 
     def applies(self, design: str, era: str | None = None) -> bool:
         """Is an implementation of design family ``design`` on ``era`` covered by this filter?"""
-        return (design in self.names or era in self.names) != self.exclude
+        return names_apply(self.names, design, era) != self.exclude
 
     def format(self) -> str:
         """The bracketed suffix."""
@@ -339,6 +354,10 @@ class Mmap(RangeAction):
     noreserve: bool = False
 
     keyword: ClassVar[str] = "mmap"
+
+    def __post_init__(self) -> None:
+        if self.offset and not self.file:
+            raise ValueError("mmap: a file offset needs a memfd backing")
 
     def body(self) -> str:
         """The mmap line."""
@@ -730,8 +749,17 @@ def _parse_mmap(args: list[str]) -> Step:
             options[word] = True
         else:
             raise StepError(f"mmap: unexpected {word!r}; expected '{usage}'")
-    return Mmap(first, count, prot, file, shared, offset, options["populate"],
-                options["noreserve"], skew=skew)
+    return Mmap(
+        first,
+        count,
+        prot,
+        file,
+        shared,
+        offset,
+        options["populate"],
+        options["noreserve"],
+        skew=skew,
+    )
 
 
 def _parse_mprotect(args: list[str]) -> Step:

@@ -23,7 +23,7 @@ from typing import Any
 from pytest_anonvma import constants as C
 from pytest_anonvma.cases.arena import ARENA_BASE, ARENA_PAGES
 from pytest_anonvma.cases.corpus import Case, load_corpus
-from pytest_anonvma.cases.schema import DESIGNS
+from pytest_anonvma.cases.schema import DESIGNS, ERAS
 from pytest_anonvma.cases.steps import (
     ADVICE,
     ROOT_MM,
@@ -49,16 +49,18 @@ from pytest_anonvma.cases.steps import (
     VmaFlag,
     VmaSameAnonVma,
     Write,
+    parse_prot,
 )
 from pytest_anonvma.layout import parse_layout
 from pytest_anonvma.live.build import c_source, touch_header
 from pytest_anonvma.live.mm import KERNEL_CAPABILITIES
 from pytest_anonvma.live.procfs import SMAPS_FLAGS
 
-__all__ = ["KERNEL_DESIGN", "add_export_c_command", "export_c"]
+__all__ = ["KERNEL_DESIGN", "KERNEL_ERA", "add_export_c_command", "export_c"]
 
-#: the design the running kernel carries (6.18: the sticky VM_MAYBE_GUARD flag)
+#: the design and era the running kernel carries (6.18: the sticky VM_MAYBE_GUARD flag)
 KERNEL_DESIGN = "maybe-guard"
+KERNEL_ERA = "6.18"
 
 _MNEMONIC = {name: mnemonic for mnemonic, name in SMAPS_FLAGS.items()}
 _ADVICE_NAMES = {value: f"MADV_{name.upper()}" for name, value in ADVICE.items()}
@@ -106,6 +108,7 @@ class _Program:
 
     case: Case
     design: str
+    era: str
     mms: dict[str, str] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
     created: set[str] = field(default_factory=set)
@@ -246,9 +249,7 @@ def _render_vma_flag(prog: _Program, step: VmaFlag) -> list[str]:
 
 def _render_vma_field(prog: _Program, step: VmaField) -> list[str]:
     if step.name == "prot":
-        prot = sum(bit for letter, bit in zip("rwx", (C.PROT_READ, C.PROT_WRITE, C.PROT_EXEC),
-                                              strict=True) if letter in step.value)
-        return [f"return av_check_prot({step.page}, {_prot(prot)});"]
+        return [f"return av_check_prot({step.page}, {_prot(parse_prot(step.value))});"]
     return [f"return av_check_pgoff({step.page}, {step.value});"]
 
 
@@ -287,8 +288,8 @@ def _skip_reason(prog: _Program, step: Step) -> str | None:
         missing = step.capabilities() - KERNEL_CAPABILITIES
         if missing:
             return f"needs {', '.join(sorted(missing))}: not observable on a running kernel"
-        if step.designs is not None and not step.designs.applies(prog.design):
-            return f"not checked for design {prog.design} ({step.designs.format()})"
+        if step.designs is not None and not step.designs.applies(prog.design, prog.era):
+            return f"not checked for {prog.design}@{prog.era} ({step.designs.format()})"
     return None
 
 
@@ -325,17 +326,17 @@ def _header(case: Case, design: str) -> list[str]:
     ]
 
 
-def export_c(case: Case, design: str = KERNEL_DESIGN) -> str:
+def export_c(case: Case, design: str = KERNEL_DESIGN, era: str = KERNEL_ERA) -> str:
     """The C source of a standalone program replaying ``case`` on the running kernel.
 
-    ``design`` decides which design-filtered expectations are checked (the kernel's own design
-    by default).
+    ``design`` and ``era`` decide which design-filtered expectations are checked (the kernel's
+    own by default).
     """
     mm_names = [ROOT_MM, *(step.child for step in case.steps if isinstance(step, Fork))]
     file_names = sorted({s.name for s in case.steps if isinstance(s, Memfd)}
                         | {s.file for s in case.steps if isinstance(s, Mmap) and s.file})
-    prog = _Program(case, design, _ident("MM", mm_names), _ident("FILE", file_names))
-    lines = _header(case, design)
+    prog = _Program(case, design, era, _ident("MM", mm_names), _ident("FILE", file_names))
+    lines = _header(case, f"{design}@{era}")
     lines += [
         f"#define AV_NMM {len(mm_names)}",
         f"#define AV_NFILES {len(file_names)}",
@@ -401,13 +402,13 @@ def _run_command(args: argparse.Namespace) -> int:
         if len(cases) != 1:
             print("export-c: '-o -' writes one case to stdout; name exactly one", file=sys.stderr)
             return 1
-        sys.stdout.write(export_c(cases[0], args.design))
+        sys.stdout.write(export_c(cases[0], args.design, args.era))
         return 0
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     for case in cases:
         target = out / f"{case.id}.c"
-        target.write_text(export_c(case, args.design), encoding="utf-8")
+        target.write_text(export_c(case, args.design, args.era), encoding="utf-8")
         print(target)
     return 0
 
@@ -430,4 +431,6 @@ def add_export_c_command(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--design", default=KERNEL_DESIGN, choices=DESIGNS,
                         help=f"design whose filtered expectations are checked "
                         f"(default: {KERNEL_DESIGN}, the kernel's)")
+    parser.add_argument("--era", default=KERNEL_ERA, choices=ERAS,
+                        help=f"era for era-filtered expectations (default: {KERNEL_ERA})")
     parser.set_defaults(func=_run_command)

@@ -115,6 +115,10 @@ class Sandbox:
     @classmethod
     def spawn(cls, timeout: float) -> Sandbox:
         """Start a new sandbox from the compiled binary and check it answers."""
+        if not (isinstance(timeout, (int, float)) and timeout > 0):
+            raise ValueError(
+                f"sandbox timeout must be a positive number of seconds, got {timeout!r}"
+            )
         binary = str(sandbox_binary())
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         # posix_spawn's dup2 onto the same number would not clear close-on-exec
@@ -189,6 +193,14 @@ class Sandbox:
             ) from None
         except (BrokenPipeError, ConnectionResetError):
             data = b""
+        except BaseException as exc:
+            # interrupted between request and reply (e.g. a test time limit): the answer would
+            # be read as the next request's, so this sandbox cannot be used any more
+            self._proc.terminate()
+            self._proc.outcome = (
+                f"killed by the controller: {what} was interrupted by {type(exc).__name__}"
+            )
+            raise
         if len(data) != REPLY.size:
             self._raise_dead(what)
         return Reply(*REPLY.unpack(data)), fd
@@ -208,18 +220,27 @@ class Sandbox:
         child.ping()
         return child
 
-    def smaps(self) -> list[str]:
-        """The lines of ``/proc/PID/smaps`` (the process must be alive)."""
+    def smaps(self) -> str:
+        """The text of ``/proc/PID/smaps`` (the process must be alive)."""
         self.check_alive("reading smaps")
-        with open(f"/proc/{self.pid}/smaps", encoding="utf-8", errors="replace") as f:
-            return f.readlines()
+        with open(f"/proc/{self.pid}/smaps", "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+        if not text:  # a live sandbox always has its own VMAs: it died after the check
+            self._raise_dead("reading smaps")
+        return text
 
     def pagemap(self, addr: int, npages: int = 1) -> list[int]:
         """Raw ``/proc/PID/pagemap`` entries for ``npages`` pages from ``addr``."""
-        self.check_alive(f"reading pagemap at {addr:#x}")
+        what = f"reading pagemap at {addr:#x}"
+        self.check_alive(what)
         if self._proc.pagemap_fd is None:
             self._proc.pagemap_fd = os.open(f"/proc/{self.pid}/pagemap", os.O_RDONLY | os.O_CLOEXEC)
-        return read_pagemap(self._proc.pagemap_fd, addr, npages)
+        try:
+            return read_pagemap(self._proc.pagemap_fd, addr, npages)
+        except OSError:
+            if self._proc.exited():  # died after the check: the mm is gone
+                self._raise_dead(what)
+            raise
 
     def close(self) -> None:
         """Kill and reap the process (idempotent)."""

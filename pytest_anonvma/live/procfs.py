@@ -8,8 +8,8 @@ Pagemap bits are those documented in Documentation/admin-guide/mm/pagemap.rst.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
+from typing import NamedTuple
 
 from pytest_anonvma.constants import PAGE_SHIFT, PROT_EXEC, PROT_READ, PROT_WRITE
 from pytest_anonvma.contract import PageState, VMAInfo
@@ -78,8 +78,7 @@ _MEMFD_PREFIX = "/memfd:"
 _DELETED = " (deleted)"
 
 
-@dataclass(frozen=True)
-class MapsEntry:
+class MapsEntry(NamedTuple):
     """One VMA as smaps prints it; ``offset`` in bytes, ``path`` as printed (may be empty)."""
 
     start: int
@@ -91,32 +90,26 @@ class MapsEntry:
     vmflags: tuple[str, ...]
 
 
-def _header(line: str) -> tuple[int, int, str, int, int, str] | None:
-    """Split a maps header line, or None if ``line`` is an smaps field line."""
-    parts = line.split(maxsplit=5)
-    if len(parts) < 5 or "-" not in parts[0] or len(parts[1]) != 4:
-        return None
-    lo, _, hi = parts[0].partition("-")
-    try:
-        return (int(lo, 16), int(hi, 16), parts[1], int(parts[2], 16), int(parts[4]),
-                parts[5] if len(parts) > 5 else "")
-    except ValueError:
-        return None
+def _entry(header: str, vmflags: str) -> MapsEntry:
+    """One entry from its maps header line and the text after ``VmFlags:``."""
+    fields = header.split(None, 5)
+    start, _, end = fields[0].partition("-")
+    return MapsEntry(int(start, 16), int(end, 16), fields[1], int(fields[2], 16), int(fields[4]),
+                     fields[5] if len(fields) > 5 else "", tuple(vmflags.split()))
 
 
-def parse_smaps(lines: Iterable[str]) -> Iterator[MapsEntry]:
-    """Parse ``/proc/PID/smaps`` text into entries, in address order."""
-    header: tuple[int, int, str, int, int, str] | None = None
-    for line in lines:
-        if line.startswith("VmFlags:"):
-            if header is not None:
-                start, end, perms, offset, inode, path = header
-                yield MapsEntry(start, end, perms, offset, inode, path, tuple(line.split()[1:]))
-                header = None
-            continue
-        parsed = _header(line.rstrip("\n"))
-        if parsed is not None:
-            header = parsed
+def parse_smaps(text: str) -> Iterator[MapsEntry]:
+    """Parse ``/proc/PID/smaps`` text into entries, in address order.
+
+    Each entry is a maps header line, field lines, and a ``VmFlags:`` line; splitting at the
+    VmFlags lines leaves each entry's header as the first line after the previous one's flags.
+    """
+    chunks = text.split("\nVmFlags:")
+    header = chunks[0]
+    for chunk in chunks[1:]:
+        vmflags, _, rest = chunk.partition("\n")
+        yield _entry(header.partition("\n")[0], vmflags)
+        header = rest
 
 
 def file_name(path: str) -> str | None:

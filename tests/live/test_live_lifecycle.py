@@ -227,3 +227,35 @@ def test_reason_proc_unreadable() -> None:
     fake = _FakeSandbox(2**22 + 12345)
     reason = probe._probe_sandbox(fake, "6.18")  # type: ignore[arg-type]
     assert reason == "cannot read /proc/PID/smaps of a sandbox: No such file or directory"
+
+
+def test_timeout_must_be_positive(live_available: None) -> None:
+    """A zero or negative timeout is refused before any process starts."""
+    with pytest.raises(ValueError, match="positive number of seconds, got 0"):
+        LiveMM(timeout=0)
+
+
+def test_an_interrupted_request_retires_the_sandbox(mm: LiveMM) -> None:
+    """An exception raised while waiting for an answer (as a test time limit's SIGALRM handler
+    does) kills the sandbox: its late answer must never be taken for the next request's."""
+    mm.mmap(addr(0), P, RW, ANON)
+    pid = mm.pid
+    os.kill(pid, signal.SIGSTOP)
+
+    class Interrupt(BaseException):
+        """Stands in for the plugin's ImplementationTimeout (also a BaseException)."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise Interrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.1)
+    try:
+        with pytest.raises(Interrupt):
+            mm.read(addr(0))
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert _gone(pid)
+    with pytest.raises(SandboxDied, match="interrupted by Interrupt"):
+        mm.read(addr(0))

@@ -55,7 +55,7 @@ def test_pagemap_bits_decode_to_page_states() -> None:
 
 def test_smaps_entries_are_parsed_with_their_vmflags() -> None:
     """Header lines are /proc/PID/maps lines; the VmFlags line closes each entry."""
-    entries = list(parse_smaps(SMAPS.splitlines(keepends=True)))
+    entries = list(parse_smaps(SMAPS))
     assert [(e.start, e.end) for e in entries] == [
         (0x2000_0000_0000, 0x2000_0000_2000),
         (0x2000_0000_8000, 0x2000_0000_A000),
@@ -69,7 +69,7 @@ def test_smaps_entries_are_parsed_with_their_vmflags() -> None:
 
 def test_vma_info_maps_flags_prot_file_and_pgoff() -> None:
     """VMAInfo uses the kernel flag names; pgoff (pages) only for file VMAs; memfd name only."""
-    anon, memfd, none, stack = (vma_info(e) for e in parse_smaps(SMAPS.splitlines()))
+    anon, memfd, none, stack = (vma_info(e) for e in parse_smaps(SMAPS))
     assert anon.prot == C.PROT_READ | C.PROT_WRITE
     assert anon.flags == {"VM_READ", "VM_WRITE", "VM_MAYREAD", "VM_MAYWRITE", "VM_MAYEXEC",
                           "VM_ACCOUNT", "VM_MAYBE_GUARD"}

@@ -26,7 +26,9 @@ def test_light_import() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_loads_with_autoload_disabled(toy: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_loads_with_autoload_disabled(
+    toy: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """``-p anonvma`` works with PYTEST_DISABLE_PLUGIN_AUTOLOAD=1; without it, no fixtures."""
     monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
     toy.makepyfile(test_user=USER_TESTS)

@@ -1,0 +1,262 @@
+"""Case files: loading, every lint error with its ``file:line``, malformed-file isolation, the
+``lint`` command, the bundled corpus, and the schema rendered in docs/case-format.md."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pytest_anonvma.__main__ import main
+from pytest_anonvma.cases import BUNDLED_CASES, load_corpus, parse_cases
+from pytest_anonvma.cases.schema import CASE_FILE_SCHEMA, validate
+from pytest_anonvma.cases.steps import Mmap
+
+ROOT = Path(__file__).resolve().parents[2]
+
+GOOD = """\
+[[case]]
+id = "good-one"
+about = "A guard page faults."
+source = "spec section 2"
+tier = "guard"
+needs = ["pages"]
+steps = '''
+mmap 0 2 rw anon
+guard 0 1
+read 0 -> SIGSEGV
+'''
+"""
+
+
+def case_text(**fields: str) -> str:
+    """A one-case file; ``fields`` override (value ``None`` drops) the lines of GOOD's case."""
+    values = {
+        "id": '"a-case"',
+        "about": '"About."',
+        "source": '"spec section 2"',
+        "tier": '"guard"',
+        "needs": '["pages"]',
+    }
+    values.update(fields)
+    steps = values.pop("steps", "mmap 0 2 rw anon\nguard 0 1\nread 0 -> SIGSEGV")
+    head = "".join(f"{k} = {v}\n" for k, v in values.items() if v is not None)
+    return f"[[case]]\n{head}steps = '''\n{steps}\n'''\n"
+
+
+def problems_of(text: str) -> list[str]:
+    cases, problems = parse_cases(text, "f.toml")
+    assert not (cases and problems), "a file with problems must contribute no case"
+    return [str(p) for p in problems]
+
+
+def test_good_file_loads() -> None:
+    cases, problems = parse_cases(GOOD, "good.toml")
+    assert problems == []
+    (case,) = cases
+    assert (case.id, case.tier, case.needs, case.designs) == ("good-one", "guard", {"pages"}, None)
+    assert [s.line for s in case.steps] == [8, 9, 10]
+    assert case.line == 1
+    assert case.path == "good.toml"
+
+
+def test_case_format_round_trips() -> None:
+    (case,) = parse_cases(GOOD, "good.toml")[0]
+    (again,) = parse_cases(case.format(), "again.toml")[0]
+    assert again == case
+    steps_designs = case_text(
+        tier='"patch"',
+        needs='["pages", "fork"]',
+        designs='["rfc-v1", "6.18"]',
+        steps="mmap 0 1 rw anon\nfork as c\nin c: pages 0 = .  [not rfc-v1]",
+    )
+    (case2,) = parse_cases(steps_designs)[0]
+    assert parse_cases(case2.format())[0] == [case2]
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"source": None}, "f.toml:1: case[0].source: is missing"),
+        ({"source": '"  "'}, "f.toml:4: case[0].source: must not be empty"),
+        ({"tier": '"gold"'}, "f.toml:5: case[0].tier: 'gold' is not one of guard, layout, patch"),
+        ({"id": '"Not_Kebab"'}, "f.toml:2: case[0].id: 'Not_Kebab' does not match"),
+        ({"needs": '"pages"'}, "f.toml:6: case[0].needs: must be an array, got str"),
+        ({"needs": '["pages", "telepathy"]'}, "f.toml:6: case[0].needs[1]: 'telepathy' is not one"),
+        ({"needs": '["pages", "pages"]'}, "f.toml:6: case[0].needs: 'pages' is listed twice"),
+        ({"designs": '["shiny"]'}, "f.toml:7: case[0].designs[0]: 'shiny' is not one of"),
+        ({"colour": '"red"'}, "f.toml:7: case[0].colour: unknown field"),
+        ({"steps": "mmap 0 2 rw anon\nbogus 1\nread 0"}, "f.toml:9: unknown step 'bogus'"),
+        ({"steps": "mmap 0 2 rw anon\nguard 0 9999"}, "f.toml:9: pages 0+9999 run past the arena"),
+        (
+            {"steps": "mmap 0 2 rw anon\nin kid: read 0 == 0"},
+            "f.toml:9: case 'a-case': no address space 'kid' yet",
+        ),
+        (
+            {"needs": '["pages", "fork"]', "steps": "fork as c\nfork as c\nread 0 -> SIGSEGV"},
+            "f.toml:9: case 'a-case': address space 'c' already exists",
+        ),
+        (
+            {"needs": '["pages", "files"]', "steps": "memfd f 2\nmemfd f 2\nread 0 -> SIGSEGV"},
+            "f.toml:9: case 'a-case': memfd 'f' already exists",
+        ),
+        (
+            {"steps": "mmap 0 2 rw anon\nfork as c\nread 0 == 0"},
+            "f.toml:9: case 'a-case': 'fork as c' needs fork: add it to needs",
+        ),
+        (
+            {"needs": "[]", "steps": "mmap 0 2 rw anon"},
+            "f.toml:1: case 'a-case': checks nothing with the capabilities in needs",
+        ),
+        (
+            {"needs": '["pages"]', "steps": 'mmap 0 2 rw anon\nlayout "AA"  [6.18]\nread 0 == 0'},
+            None,
+        ),
+        (
+            {"steps": 'mmap 0 2 rw anon\nlayout "AA"\nread 0 == 0'},
+            "f.toml:9: case 'a-case': 'layout' is design-dependent",
+        ),
+        (
+            {"steps": "mmap 0 2 rw anon\npages 0 = .  [reference wonky]"},
+            "f.toml:9: case 'a-case': unknown design 'wonky' in filter",
+        ),
+        ({"tier": '"patch"'}, "f.toml:1: case 'a-case': a patch-tier case must list the designs"),
+    ],
+)
+def test_each_lint_error(fields: dict[str, str], expected: str | None) -> None:
+    problems = problems_of(case_text(**fields))
+    if expected is None:
+        assert problems == []
+    else:
+        assert any(p.startswith(expected) for p in problems), problems
+
+
+def test_invalid_toml_names_its_line() -> None:
+    (problem,) = problems_of('[[case]]\nid = "x"\nabout = oops\n')
+    assert problem.startswith("f.toml:3: invalid TOML:")
+
+
+def test_file_without_cases() -> None:
+    assert problems_of('title = "nothing"\n') == [
+        "f.toml:1: case: is missing",
+        "f.toml:1: title: unknown field (known: case)",
+    ]
+
+
+def test_duplicate_ids_within_a_file() -> None:
+    problems = problems_of(GOOD + "\n" + GOOD)
+    assert problems == ["f.toml:13: duplicate case id 'good-one' (first at line 1)"]
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_malformed_file_fails_only_its_own_cases(tmp_path: Path) -> None:
+    write(tmp_path, "a.toml", GOOD)
+    bad = write(tmp_path, "b.toml", GOOD.replace("good-one", "good-two") + "[[case]]\nid = 3\n")
+    write(tmp_path, "c.toml", GOOD.replace("good-one", "good-three"))
+    corpus = load_corpus([tmp_path])
+    assert [c.id for c in corpus.cases] == ["good-one", "good-three"]
+    assert list(corpus.errors) == [str(bad)]
+    assert all(p.path == str(bad) for p in corpus.errors[str(bad)])
+    assert corpus.files == [str(tmp_path / n) for n in ("a.toml", "b.toml", "c.toml")]
+
+
+def test_duplicate_ids_across_files_blame_the_later_file(tmp_path: Path) -> None:
+    first = write(tmp_path, "a.toml", GOOD)
+    second = write(tmp_path, "b.toml", GOOD)
+    corpus = load_corpus([tmp_path])
+    assert [c.path for c in corpus.cases] == [str(first)]
+    assert [str(p) for p in corpus.errors[str(second)]] == [
+        f"{second}:1: duplicate case id 'good-one' (first at {first}:1)"
+    ]
+
+
+def test_lint_command_reports_each_problem_on_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = write(tmp_path, "good.toml", GOOD)
+    bad = write(tmp_path, "bad.toml", case_text(tier='"gold"', steps="mmap 0 2 rw anon\nzap 1"))
+    assert main(["lint", str(good)]) == 0
+    assert capsys.readouterr().out == ""
+    assert main(["lint", str(good), str(bad), str(tmp_path / "missing.toml")]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        f"{tmp_path / 'missing.toml'}:0: no such file or directory",
+        f"{bad}:5: case[0].tier: 'gold' is not one of guard, layout, patch",
+    ]
+
+
+def test_lint_command_on_an_empty_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["lint", str(tmp_path)]) == 1
+    assert capsys.readouterr().out == f"{tmp_path}:0: no *.toml case files here\n"
+
+
+def test_lint_runs_as_a_module() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest_anonvma", "lint"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.match(r"ok: \d+ case\(s\)", result.stderr)
+
+
+def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["frobnicate"])
+    assert info.value.code == 2
+    assert "invalid choice: 'frobnicate'" in capsys.readouterr().err
+
+
+def test_bundled_corpus_is_clean_and_unique() -> None:
+    corpus = load_corpus()
+    assert corpus.errors == {}
+    ids = [c.id for c in corpus.cases]
+    assert len(ids) == len(set(ids))
+    assert {c.tier for c in corpus.cases} == {"guard", "layout", "patch"}
+    assert Path(corpus.files[0]).parent.samefile(BUNDLED_CASES)
+
+
+def test_schema_validator() -> None:
+    assert (
+        validate(
+            {
+                "case": [
+                    {
+                        "id": "x",
+                        "about": "a",
+                        "source": "s",
+                        "tier": "guard",
+                        "needs": [],
+                        "steps": "read 0",
+                    }
+                ]
+            }
+        )
+        == []
+    )
+    assert validate({"case": []}) == [("case", "needs at least 1 item(s)")]
+    assert validate({"case": ["text"]}) == [("case[0]", "must be an object, got str")]
+
+
+def test_docs_render_the_current_schema() -> None:
+    text = (ROOT / "docs" / "case-format.md").read_text()
+    blocks = re.findall(r"```json\n(.*?)```", text, re.S)
+    assert json.loads(blocks[-1]) == CASE_FILE_SCHEMA
+
+
+def test_mmap_offset_needs_a_file() -> None:
+    with pytest.raises(ValueError, match="needs a memfd"):
+        Mmap(0, 1, offset=2)

@@ -1,0 +1,52 @@
+"""Shared constants and helpers of the engine's unit tests (tests/model)."""
+
+from __future__ import annotations
+
+import pytest_anonvma as av
+from pytest_anonvma.model.engine import ModelMM
+
+P = av.PAGE_SIZE
+#: an arena far from the model's placement base, as the conformance cases use
+B = 0x2000_0000_0000
+R = av.PROT_READ
+RW = av.PROT_READ | av.PROT_WRITE
+ANON = av.MAP_PRIVATE | av.MAP_ANONYMOUS | av.MAP_FIXED
+SHARED_ANON = av.MAP_SHARED | av.MAP_ANONYMOUS | av.MAP_FIXED
+GUARD = av.MADV_GUARD_INSTALL
+UNGUARD = av.MADV_GUARD_REMOVE
+DESIGNS = ("baseline", "rfc-v1", "reference", "maybe-guard")
+#: the designs that keep guard markers across fork on every path (spec section 3)
+CORRECT_DESIGNS = ("baseline", "reference", "maybe-guard")
+
+
+def pages(mm: ModelMM, first: int, count: int) -> str:
+    """The page-table picture of ``count`` pages from page ``first`` of the arena ('.PG')."""
+    return "".join(mm.page(B + (first + i) * P).char for i in range(count))
+
+
+def extents(mm: ModelMM) -> list[tuple[int, int]]:
+    """The VMAs as (first page, end page) relative to the arena."""
+    return [((v.start - B) // P, (v.end - B) // P) for v in mm.vmas()]
+
+
+def touch(mm: ModelMM, page: int, write: bool = False) -> str:
+    """What a touch of the arena page does: 'ok', 'SEGV' or 'BUS'."""
+    try:
+        if write:
+            mm.write(B + page * P, 1)
+        else:
+            mm.read(B + page * P)
+    except av.SegmentationFault:
+        return "SEGV"
+    except av.BusError:
+        return "BUS"
+    return "ok"
+
+
+def vma_at(mm: ModelMM, page: int) -> av.VMAInfo:
+    """The VMAInfo covering the arena page."""
+    addr = B + page * P
+    for info in mm.vmas():
+        if info.start <= addr < info.end:
+            return info
+    raise LookupError(f"no VMA at page {page}")

@@ -1,0 +1,77 @@
+"""The time limit itself: each stage interrupts what it should, and nothing fires late.
+
+Expected behaviour: the module docstring of pytest_anonvma.timeouts (issue 3: a hanging
+implementation fails its case and the run continues).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from pytest_anonvma import timeouts
+from pytest_anonvma.timeouts import ImplementationTimeout, time_limit
+
+
+def spin() -> None:
+    """A pure-Python loop that never ends."""
+    n = 0
+    while True:
+        n += 1
+
+
+def test_interrupts_a_busy_loop_on_the_main_thread() -> None:
+    """Stage 1 (SIGALRM) raises into a pure-Python loop with the given message."""
+    start = time.monotonic()
+    limit = time_limit(0.2, "spun too long")
+    with pytest.raises(ImplementationTimeout, match=r"^spun too long$"), limit:
+        spin()
+    assert time.monotonic() - start < 1.5
+
+
+def test_raises_again_if_swallowed() -> None:
+    """Code that swallows the first exception gets another one a second later."""
+    swallowed = 0
+    with pytest.raises(ImplementationTimeout), time_limit(0.1, "again"):
+        for _ in range(2):
+            try:
+                spin()
+            except BaseException:
+                swallowed += 1
+        spin()
+    assert swallowed == 2
+
+
+def test_interrupts_a_thread_without_signals(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Off the main thread only stage 2 (an asynchronous exception) can act: it still ends a
+    pure-Python loop, with the message."""
+    monkeypatch.setattr(timeouts, "GRACE", 0.1)
+    caught: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with time_limit(0.2, "thread spun too long"):
+                spin()
+        except ImplementationTimeout as exc:
+            caught.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join(timeout=10)
+    assert not worker.is_alive()
+    assert [str(exc) for exc in caught] == ["thread spun too long"]
+
+
+def test_no_alarm_after_a_quick_body() -> None:
+    """A body that finishes in time is unaffected, and nothing fires afterwards."""
+    with time_limit(0.2, "never"):
+        pass
+    time.sleep(0.4)
+
+
+def test_zero_disables() -> None:
+    """A limit of 0 runs the body without any timer."""
+    with time_limit(0, "never"):
+        time.sleep(0.05)
