@@ -35,7 +35,6 @@ from pytest_anonvma.cases.steps import (
     Munmap,
     Pages,
     Stats,
-    Step,
     Touch,
     VmaField,
     VmaFlag,
@@ -96,14 +95,13 @@ def marker_bounds(step: Action, before: frozenset[int],
     A failed call may have had a partial effect, so failure bounds only say what could not
     have happened (a failed install adds markers only inside its range, and so on).
     """
-    if isinstance(step, Madvise) and step.advice == "guard_install":
+    if isinstance(step, (Madvise, Munmap, Mmap)):
         rng = _span(step.first, step.count)
-        return (before | rng if ok else before), before | rng
-    if isinstance(step, Madvise) and step.advice == "guard_remove" or isinstance(
-        step, (Munmap, Mmap)
-    ):
-        rng = _span(step.first, step.count)  # type: ignore[union-attr]
-        return before - rng, (before - rng if ok else before)
+        if isinstance(step, Madvise) and step.advice == "guard_install":
+            return (before | rng if ok else before), before | rng
+        if not isinstance(step, Madvise) or step.advice == "guard_remove":
+            return before - rng, (before - rng if ok else before)
+        return before, before
     if isinstance(step, Mremap):
         old = _span(step.first, step.count)
         if not ok:
@@ -307,24 +305,24 @@ def vma_findings(mm: str, got: VmaView, want: VmaView,
     extents = [(v.start, v.end) for v in got.vmas]
     if extents != [(v.start, v.end) for v in want.vmas]:
         diagram = layout_of(list(want.vmas), ARENA_BASE, ARENA_PAGES).diagram()
-        mine = layout_of(list(got.vmas), ARENA_BASE, ARENA_PAGES).diagram()
-        return [Finding("differential", f"VMA layout{_where(mm)} is {mine!r}, the reference's "
-                        f"is {diagram!r}", (LayoutIs(diagram, mm=mm),), tier="layout")]
+        actual = layout_of(list(got.vmas), ARENA_BASE, ARENA_PAGES).diagram()
+        return [Finding("differential", f"VMA layout{_where(mm)} is {actual!r}, the "
+                        f"reference's is {diagram!r}", (LayoutIs(diagram, mm=mm),),
+                        tier="layout")]
     out: list[Finding] = []
     for g, w in zip(got.vmas, want.vmas, strict=True):
         out += _field_findings(mm, want.first_page(w), g, w)
-    groups, ref_groups = got.anon_vma_groups(), want.anon_vma_groups()
-    for i, (g, w) in enumerate(zip(groups, ref_groups, strict=True)):
-        if g != w and w >= 0 and w != i:
-            page, other = want.first_page(want.vmas[i]), want.first_page(want.vmas[w])
-            out.append(Finding("differential", f"VMAs at pages {other} and {page}{_where(mm)} "
-                               "should share one anon_vma (they do on the reference)",
-                               (VmaSameAnonVma(page, other, True, mm=mm),), tier="patch"))
-        elif g != w and g >= 0 and g != i:
-            page, other = want.first_page(want.vmas[i]), want.first_page(want.vmas[g])
-            out.append(Finding("differential", f"VMAs at pages {other} and {page}{_where(mm)} "
-                               "share an anon_vma (they do not on the reference)",
-                               (VmaSameAnonVma(page, other, False, mm=mm),), tier="patch"))
+    groups = zip(got.anon_vma_groups(), want.anon_vma_groups(), strict=True)
+    for i, (mine, theirs) in enumerate(groups):
+        # VMA i shares the anon_vma of an earlier VMA on one side only
+        other, same = (theirs, True) if theirs not in (-1, i) else (mine, False)
+        if mine == theirs or other in (-1, i):
+            continue
+        page, other_page = want.first_page(want.vmas[i]), want.first_page(want.vmas[other])
+        verb = "should share one anon_vma" if same else "should not share an anon_vma"
+        out.append(Finding("differential", f"VMAs at pages {other_page} and {page}{_where(mm)} "
+                           f"{verb} (as on the reference)",
+                           (VmaSameAnonVma(page, other_page, same, mm=mm),), tier="patch"))
     for key in sorted(set(want.stats) & set(got.stats)):
         if got.stats[key] != want.stats[key]:
             delta = want.stats[key] - stats_base.get(key, 0)
@@ -337,7 +335,3 @@ def vma_findings(mm: str, got: VmaView, want: VmaView,
 def _list(pages: frozenset[int] | Sequence[int]) -> str:
     return ", ".join(str(p) for p in sorted(pages))
 
-
-def expectation_steps(findings: Sequence[Finding]) -> list[Step]:
-    """Every finding's expectation steps, in order."""
-    return [step for finding in findings for step in finding.expectations]

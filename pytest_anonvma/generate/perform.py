@@ -46,7 +46,9 @@ class Outcome:
             return f"== {self.value:#x}"
         if self.result == OK:
             return OK
-        return f"{self.result} at page {self.page}" if self.page is not None else f"-> {self.result}"
+        if self.page is not None:
+            return f"{self.result} at page {self.page}"
+        return f"-> {self.result}"
 
 
 @dataclass

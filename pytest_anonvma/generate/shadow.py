@@ -110,13 +110,13 @@ class ShadowMM:
         """The known mapped pages among ``pages``."""
         return [self.pages[p] for p in pages if p in self.pages]
 
-    def entry(self, page: int) -> ShadowPage | None | str:
+    def entry(self, page: int) -> ShadowPage | str | None:
         """What the shadow knows of ``page``: its ShadowPage, None (unmapped) or ``"murky"``."""
         if page in self.murky:
             return "murky"
         return self.pages.get(page)
 
-    def place(self, page: int, entry: ShadowPage | None | str) -> None:
+    def place(self, page: int, entry: ShadowPage | str | None) -> None:
         """Put an :meth:`entry` value at ``page``."""
         if entry == "murky":
             self.forget([page])

@@ -24,7 +24,7 @@ from pytest_anonvma.model.mm import (
 )
 
 if TYPE_CHECKING:
-    from pytest_anonvma.model.mm_types import VMA, Kernel, MMStruct
+    from pytest_anonvma.model.mm_types import VMA, MMStruct
 
 __all__ = [
     "AnonVMA",
@@ -280,8 +280,3 @@ def anon_vma_merge(vma: VMA, next_vma: VMA) -> None:
     """``next_vma`` was merged into ``vma``, which shares its anon_vma (``anon_vma_merge``)."""
     assert vma_anon_vma_addr(vma) == vma_anon_vma_addr(next_vma), "merging distinct anon_vmas"
     unlink_anon_vmas(next_vma)
-
-
-def anon_vma_tree(kernel: Kernel) -> list[AnonVMA]:
-    """Every live anon_vma registered in ``kernel``, by address (for invariant checks)."""
-    return [obj for _, obj in sorted(kernel.objects.items()) if isinstance(obj, AnonVMA)]

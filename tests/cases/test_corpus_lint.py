@@ -227,6 +227,9 @@ def test_bundled_corpus_is_clean_and_unique() -> None:
     assert len(ids) == len(set(ids))
     assert {c.tier for c in corpus.cases} == {"guard", "layout", "patch"}
     assert Path(corpus.files[0]).parent.samefile(BUNDLED_CASES)
+    assert corpus.by_id(ids[-1]) is corpus.cases[-1]
+    with pytest.raises(KeyError):
+        corpus.by_id("no-such-case")
 
 
 def test_schema_validator() -> None:
