@@ -28,7 +28,7 @@ import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest_anonvma as av
+import pytest_anonvma.constants as av
 from pytest_anonvma.model.engine import ModelMM
 
 P = av.PAGE_SIZE

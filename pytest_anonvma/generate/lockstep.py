@@ -174,14 +174,23 @@ class Lockstep:
         if set(self.states) != set(self.ref_states):
             return findings  # a fork failed on one side only: its outcome finding says so
         for name, states in self.states.items():
-            findings += page_findings(name, states, self.ref_states[name],
-                                      guard_only=name != ROOT_MM and not self.same_family)
+            findings += page_findings(name, states, self.ref_states[name], self._exact(name))
         if self.same_family:
             for name, mm in self.candidate.mms.items():
                 ref_mm = self.reference.mms[name]
                 findings += vma_findings(name, _view(mm), _view(ref_mm),
                                          self.stats_base.get(name, {}))
         return findings
+
+    def _exact(self, name: str) -> frozenset[int] | None:
+        """Pages whose presence must match the reference's exactly (None: all of them): all
+        for the same design family, the parent's private anonymous pages otherwise."""
+        if self.same_family:
+            return None
+        if name != ROOT_MM:
+            return frozenset()
+        pages = self.shadow.mms[name].pages
+        return frozenset(p for p, entry in pages.items() if entry.obj is None)
 
     def _validate(self) -> list[Finding]:
         for name, mm in self.candidate.mms.items():
