@@ -55,6 +55,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Register the explorer's hypothesis profiles before hypothesis loads
+    ``--hypothesis-profile=anonvma-...`` (its plugin does so at configure time)."""
+    profile = config.getoption("hypothesis_profile", None)
+    if isinstance(profile, str) and profile.startswith("anonvma-"):
+        from pytest_anonvma.generate.profiles import register_profiles
+
+        register_profiles()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Validate options, choose implementations and paths, register fixtures and state."""
     for marker in MARKERS:

@@ -43,6 +43,8 @@ __all__ = [
     "CHILDREN",
     "FILE_PAGES",
     "OTHER_ADVICE",
+    "PRIVATE_FILE",
+    "SHARED_FILE",
     "WINDOW",
     "Builder",
     "Chooser",
@@ -224,9 +226,8 @@ class Builder:
     def _mmap(self, mm: str, first: int, count: int, prot: int, kind: str,
               populate: bool = False) -> None:
         file = {"file-shared": SHARED_FILE, "file-private": PRIVATE_FILE}.get(kind)
-        if file is not None and file not in self.files:
+        if file is not None:
             self.files.add(file)
-            self._emit(Memfd(file, FILE_PAGES, mm=mm))
         offset = first if file is not None else 0  # adjacent file mappings stay mergeable
         shared = kind in ("shared-anon", "file-shared")
         self._emit(Mmap(first, count, prot, file, shared, offset, populate, mm=mm))
@@ -508,6 +509,11 @@ class Builder:
         self._emit(Madvise(page, count, "guard_install"))
         sketch.guarded.update(range(page, page + count))
 
+    def memfds(self) -> list[Memfd]:
+        """The ``memfd`` steps that must open the sequence: every file it maps, created in the
+        parent before anything else (a file descriptor made later is not inherited)."""
+        return [Memfd(name, FILE_PAGES) for name in sorted(self.files)]
+
     def op_start(self) -> None:
         """The first mapping of a sequence: a few read-write pages."""
         count = _between(self.chooser, 2, 4)
@@ -551,7 +557,7 @@ def generate_case(seed: int, n: int) -> Case:
     builder.op_start()
     while len(builder.steps) < size:
         builder.op_any()
-    steps = tuple(builder.steps)
+    steps = (*builder.memfds(), *builder.steps)
     return Case(
         id=case_id(seed, n),
         about=f"Generated sequence {n} of seed {seed} ({len(steps)} steps).",

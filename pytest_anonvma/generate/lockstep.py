@@ -13,6 +13,7 @@ the invariants carry on alone (:attr:`Lockstep.parted`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,12 +36,20 @@ from pytest_anonvma.generate.oracles import (
 from pytest_anonvma.generate.perform import Outcome, Space, perform
 from pytest_anonvma.generate.shadow import Shadow
 
-__all__ = ["REFERENCE_DESIGN", "Lockstep", "StepFailure", "first_failure", "reference_factory"]
+__all__ = [
+    "REFERENCE_DESIGN",
+    "Lockstep",
+    "StepFailure",
+    "first_failure",
+    "reference_factory",
+    "span",
+]
 
 #: the design family whose bundled model is the differential oracle
 REFERENCE_DESIGN = "reference"
 
 
+@functools.cache
 def reference_factory(era: str | None) -> Callable[[], MM]:
     """The bundled reference on ``era`` (its own era when ``era`` is unknown)."""
     if era in registry.ERAS:
@@ -50,10 +59,12 @@ def reference_factory(era: str | None) -> Callable[[], MM]:
 
 @dataclass(frozen=True)
 class StepFailure:
-    """The first step some oracle complained about: its index, and every complaint."""
+    """The first step some oracle complained about: its index, every complaint, and each step
+    played up to it with the implementation's outcome."""
 
     index: int
     findings: tuple[Finding, ...]
+    history: tuple[tuple[Action, Outcome], ...]
 
     @property
     def first(self) -> Finding:
@@ -206,12 +217,17 @@ class Lockstep:
         return []
 
 
-def first_failure(steps: Sequence[Action], factory: Callable[[], MM], width: int,
+def span(steps: Sequence[Action]) -> int:
+    """How many arena pages from page 0 the steps name (the oracles' window)."""
+    return max([1, *(end for step in steps for _, end in step.page_ranges())])
+
+
+def first_failure(steps: Sequence[Action], factory: Callable[[], MM],
                   reference: Callable[[], MM] | None = None) -> StepFailure | None:
     """Play ``steps`` in lockstep; the first step an oracle complains about, or None."""
-    with Lockstep(factory, width, reference) as run:
+    with Lockstep(factory, span(steps), reference) as run:
         for index, step in enumerate(steps):
             findings = run.step(step)
             if findings:
-                return StepFailure(index, tuple(findings))
+                return StepFailure(index, tuple(findings), tuple(run.history))
     return None

@@ -104,11 +104,12 @@ def marker_bounds(step: Action, before: frozenset[int],
         return before, before
     if isinstance(step, Mremap):
         old = _span(step.first, step.count)
-        if not ok:
+        keep = min(step.count, step.new_count)
+        if not ok:  # a fixed move unmaps its target and the old tail before it can fail
             if step.fixed is None:
                 return before, before
-            return before - old - _span(step.fixed, step.new_count), before
-        keep = min(step.count, step.new_count)
+            tail = _span(step.first + keep, step.count - keep)
+            return before - tail - _span(step.fixed, step.new_count), before
         if step.fixed is None:  # resized in place: a shrink drops the cut tail
             after = before - _span(step.first + keep, step.count - keep)
         else:  # moved: markers travel with their page tables, the target was unmapped first

@@ -53,8 +53,8 @@ class Outcome:
 
 @dataclass
 class Space:
-    """The address spaces of one run by name (``parent`` first, then fork children), and its
-    memfds by name."""
+    """The address spaces of one run by name (``parent`` first, then fork children), the
+    factory that made the parent, and the run's memfds by name."""
 
     factory: Callable[[], MM]
     mms: dict[str, MM] = field(default_factory=dict)
@@ -84,12 +84,9 @@ def _touch(step: Touch, mm: MM) -> Outcome:
 
 
 def perform(step: Action, space: Space) -> Outcome:
-    """Run ``step`` on its address space in ``space`` (the first ``parent`` is made on demand);
-    an ``OSError`` becomes its errno name, a fault its signal name. A ``memfd`` step creates the
-    named file; an ``mmap`` of a file not created yet is a ``ValueError`` (a malformed
-    sequence, not an outcome)."""
-    if not space.mms:
-        space.mms["parent"] = space.factory()
+    """Run ``step`` on its address space in ``space``; an ``OSError`` becomes its errno name, a
+    fault its signal name. A ``memfd`` step creates the named file; an ``mmap`` of a file not
+    created yet is a ``ValueError`` (a malformed sequence, not an outcome)."""
     mm = space.mms[step.mm]
     try:
         if isinstance(step, Touch):

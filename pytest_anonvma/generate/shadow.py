@@ -242,11 +242,11 @@ class Shadow:
     def _mremap(self, mm: ShadowMM, step: Mremap, outcome: Outcome) -> None:
         old = range(step.first, step.first + step.count)
         target = step.first if step.fixed is None else step.fixed
-        if not outcome.ok:
-            if step.fixed is not None:  # a fixed move unmaps its target before it can fail
-                mm.forget([*old, *range(step.fixed, step.fixed + step.new_count)])
-            return
         keep = min(step.count, step.new_count)
+        if not outcome.ok:
+            if step.fixed is not None:  # a fixed move unmaps its target and the old tail first
+                mm.forget([*old[keep:], *range(step.fixed, step.fixed + step.new_count)])
+            return
         moved = [mm.entry(page) for page in old]
         last = moved[-1]
         if step.fixed is not None:

@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from pytest_anonvma.contract import PageState, VMAInfo
+from pytest_anonvma.contract import PageState, SegmentationFault, VMAInfo
 from pytest_anonvma.designs import get_design
 from pytest_anonvma.model import debug
 from pytest_anonvma.model.fork import dup_mmap
@@ -224,9 +224,7 @@ class ModelMM:
     def _touch(self, method: str, addr: int, write: bool) -> tuple[PTE, int]:
         mm = self._live(method)
         addr = _int_arg(method, "addr", addr)
-        if not 0 <= addr <= TASK_SIZE + PAGE_SIZE - 1:
-            from pytest_anonvma.contract import SegmentationFault
-
+        if not 0 <= addr < TASK_SIZE:
             raise SegmentationFault(addr & ULONG_MAX, "not a user address")
         return handle_mm_fault(mm, addr, write), addr & (PAGE_SIZE - 1)
 

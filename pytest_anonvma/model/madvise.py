@@ -163,8 +163,9 @@ def madvise_guard_remove(mm: MMStruct, vma: VMA, start: int, end: int) -> int:
 def madvise_dontneed_free(mm: MMStruct, vma: VMA, start: int, end: int, behavior: int) -> int:
     """``madvise_dontneed_free``: DONTNEED zaps (markers stay); FREE marks anon pages lazy.
 
-    Without memory pressure a lazily freed page keeps its contents, so FREE changes nothing
-    visible here; it is refused on non-anonymous VMAs.
+    Without memory pressure a lazily freed page keeps its contents until a write makes it
+    dirty again; only reclaim (here: MADV_PAGEOUT) discards it. FREE is refused on
+    non-anonymous VMAs.
     """
     if vma.vm_flags & (VM_PFNMAP | VM_LOCKED):
         return -errno.EINVAL  # madvise_dontneed_free_valid_vma
@@ -173,7 +174,18 @@ def madvise_dontneed_free(mm: MMStruct, vma: VMA, start: int, end: int, behavior
         return 0
     if not vma_is_anonymous(vma):
         return -errno.EINVAL  # madvise_free_single_vma
+    madvise_free_pte_range(mm, start, end)
     return 0
+
+
+def madvise_free_pte_range(mm: MMStruct, start: int, end: int) -> None:
+    """Mark the exclusive anonymous pages of the range lazily freed (``madvise_free_pte_range``
+    with ``folio_mark_lazyfree``); the zero page and pages shared with a fork are left alone."""
+    ptes = mm.ptes
+    for pfn in pfns_in_range(ptes, start >> PAGE_SHIFT, end >> PAGE_SHIFT):
+        entry = ptes[pfn]
+        if isinstance(entry, PTE) and entry.folio.is_anon and entry.folio.mapcount == 1:
+            entry.folio.lazyfree = True
 
 
 def can_madv_lru_vma(vma: VMA) -> bool:
@@ -185,8 +197,10 @@ def madvise_cold_or_pageout(mm: MMStruct, vma: VMA, start: int, end: int, behavi
     """``madvise_cold`` / ``madvise_pageout`` on a machine without swap.
 
     COLD only ages pages. PAGEOUT reclaims what can go without swap: page-cache pages mapped
-    by this PTE alone are unmapped (they refault from the file); anonymous pages, the zero page
-    and shared folios stay, and markers are never touched.
+    by this PTE alone are unmapped (they refault from the file) and lazily freed anonymous pages
+    mapped here alone are discarded (``try_to_unmap_one``: a clean MADV_FREE folio needs no
+    swap; the range then reads zero); other anonymous pages, the zero page and shared folios
+    stay, and markers are never touched.
     """
     if not can_madv_lru_vma(vma):
         return -errno.EINVAL
@@ -198,7 +212,7 @@ def madvise_cold_or_pageout(mm: MMStruct, vma: VMA, start: int, end: int, behavi
         if not isinstance(entry, PTE):
             continue
         folio = entry.folio
-        if folio.is_anon or folio is ZERO_PAGE or folio.mapcount > 1:
+        if (folio.is_anon and not folio.lazyfree) or folio is ZERO_PAGE or folio.mapcount > 1:
             continue
         folio.mapcount -= 1
         del ptes[pfn]
@@ -232,13 +246,13 @@ def madvise_collapse(mm: MMStruct, vma: VMA, start: int, end: int) -> int:
 
 def madvise_update_vma(mm: MMStruct, vma: VMA, start: int, end: int, new_flags: int) -> int:
     """``madvise_update_vma``: apply new flags to ``[start, end)`` via ``vma_modify_flags``."""
-    from pytest_anonvma.model.vma import vma_modify_flags
+    from pytest_anonvma.model.mprotect import modify_flags
 
     if new_flags == vma.vm_flags:
         return 0
     prev = vma if start > vma.vm_start else mm.vma_prev(vma)
     try:
-        vma = vma_modify_flags(mm, prev, vma, start, end, new_flags)
+        vma, new_flags = modify_flags(mm, prev, vma, start, end, new_flags)
     except OSError as exc:
         return -(exc.errno or errno.ENOMEM)
     vma.vm_flags = new_flags

@@ -33,6 +33,7 @@ __all__ = [
     "Folio",
     "PteMarker",
     "copy_page_range",
+    "do_fault_around",
     "handle_mm_fault",
     "is_cow_mapping",
     "is_guard_pte_marker",
@@ -47,7 +48,7 @@ __all__ = [
 class Folio:
     """``struct folio`` of one page: its bytes and how many PTEs map it (``folio_mapcount``)."""
 
-    __slots__ = ("data", "index", "is_anon", "mapcount", "mapping")
+    __slots__ = ("data", "index", "is_anon", "lazyfree", "mapcount", "mapping")
 
     def __init__(
         self,
@@ -62,11 +63,17 @@ class Folio:
         self.mapping = mapping
         self.index = index
         self.mapcount = 0
+        #: MADV_FREE'd and not written since (``!folio_test_swapbacked``): reclaim may discard it
+        self.lazyfree = False
 
     def __repr__(self) -> str:
         kind = "anon" if self.is_anon else ("zero" if self is ZERO_PAGE else "file")
         return f"Folio({kind}, mapcount={self.mapcount})"
 
+
+#: ``fault_around_bytes`` (64 KiB, the default) in pages, and ``PTRS_PER_PTE`` on x86-64
+FAULT_AROUND_PAGES = 16
+PTRS_PER_PTE = 512
 
 #: the shared zero page: what a read fault on private anonymous memory maps (never written)
 ZERO_PAGE = Folio(bytes(PAGE_SIZE), is_anon=False)  # type: ignore[arg-type]
@@ -219,12 +226,35 @@ def do_anonymous_page(mm: MMStruct, vma: VMA, pfn: int, write: bool) -> PTE:
     return _map(mm, pfn, _new_anon_folio(vma, None), True)
 
 
+def do_fault_around(mm: MMStruct, vma: VMA, addr: int, writable: bool) -> None:
+    """Map the already cached file pages around a read fault (``do_fault_around`` with shmem's
+    ``filemap_map_pages``): the :data:`FAULT_AROUND_PAGES`-aligned block of page-table entries
+    holding ``addr``, clipped to the VMA and the page table; only empty entries, only pages in
+    the page cache and inside the file."""
+    pte_off = (addr >> PAGE_SHIFT) % PTRS_PER_PTE
+    vma_off = (addr - vma.vm_start) >> PAGE_SHIFT
+    from_pte = max(pte_off - pte_off % FAULT_AROUND_PAGES, pte_off - min(pte_off, vma_off))
+    to_pte = min(from_pte + FAULT_AROUND_PAGES, PTRS_PER_PTE, pte_off + vma.pages - vma_off)
+    file = vma.vm_file
+    first_pfn = (addr >> PAGE_SHIFT) - pte_off
+    for pfn in range(first_pfn + from_pte, first_pfn + to_pte):
+        index = vma.vm_pgoff + pfn - (vma.vm_start >> PAGE_SHIFT)
+        folio = file.folios.get(index)
+        if pfn not in mm.ptes and folio is not None and index < file.pages:
+            _map(mm, pfn, folio, writable)
+
+
 def do_fault(mm: MMStruct, vma: VMA, addr: int, pfn: int, write: bool) -> PTE:
     """First touch of a file page (``do_read_fault`` / ``do_cow_fault`` / ``do_shared_fault``)."""
-    folio = _file_folio(vma, addr)
     if not write:
         # Shared writable mappings of shmem need no write-notify: map writable at once.
-        return _map(mm, pfn, folio, bool(vma.vm_flags & VM_SHARED and vma.vm_flags & VM_WRITE))
+        writable = bool(vma.vm_flags & VM_SHARED and vma.vm_flags & VM_WRITE)
+        do_fault_around(mm, vma, addr, writable)
+        entry = mm.ptes.get(pfn)
+        if isinstance(entry, PTE):
+            return entry
+        return _map(mm, pfn, _file_folio(vma, addr), writable)
+    folio = _file_folio(vma, addr)
     if vma.vm_flags & VM_SHARED:
         return _map(mm, pfn, folio, True)
     _anon_prepare(vma)
@@ -269,7 +299,9 @@ def handle_mm_fault(mm: MMStruct, addr: int, write: bool) -> PTE:
         raise SegmentationFault(addr, "guard marker")
     if isinstance(entry, PTE):
         if write and not entry.writable:
-            return do_wp_page(mm, vma, pfn, entry)
+            entry = do_wp_page(mm, vma, pfn, entry)
+        if write:
+            entry.folio.lazyfree = False  # the store dirties the PTE: reclaim keeps the page
         return entry
     if vma_is_anonymous(vma):
         return do_anonymous_page(mm, vma, pfn, write)

@@ -18,6 +18,7 @@ from pytest_anonvma.model.mm_types import (
     VMA,
     MMStruct,
 )
+from pytest_anonvma.model.mprotect import modify_flags
 
 __all__ = ["apply_vma_lock_flags", "do_mlock", "mlock_fixup", "sys_munlock"]
 
@@ -31,13 +32,11 @@ def mlock_fixup(
 
     VM_SPECIAL and hugetlb VMAs are silently left alone.
     """
-    from pytest_anonvma.model.vma import vma_modify_flags
-
     oldflags = vma.vm_flags
     if newflags == oldflags or oldflags & (VM_SPECIAL | VM_HUGETLB):
         return 0, vma
     try:
-        vma = vma_modify_flags(mm, prev, vma, start, end, newflags)
+        vma, newflags = modify_flags(mm, prev, vma, start, end, newflags)
     except OSError as exc:
         return -(exc.errno or errno.ENOMEM), vma
     nr_pages = (end - start) >> PAGE_SHIFT

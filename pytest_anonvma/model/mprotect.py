@@ -25,8 +25,15 @@ from pytest_anonvma.model.mm_types import (
     MMStruct,
 )
 
-__all__ = ["calc_vm_prot_bits", "change_protection", "do_mprotect_pkey", "mprotect_fixup"]
+__all__ = [
+    "calc_vm_prot_bits",
+    "change_protection",
+    "do_mprotect_pkey",
+    "modify_flags",
+    "mprotect_fixup",
+]
 
+ERA_6_18 = "6.18"
 PROT_SEM = 0x8
 PROT_GROWSDOWN = 0x01000000
 PROT_GROWSUP = 0x02000000
@@ -40,6 +47,23 @@ def calc_vm_prot_bits(prot: int) -> int:
         | (VM_WRITE if prot & PROT_WRITE else 0)
         | (VM_EXEC if prot & PROT_EXEC else 0)
     )
+
+
+def modify_flags(
+    mm: MMStruct, prev: VMA | None, vma: VMA, start: int, end: int, newflags: int
+) -> tuple[VMA, int]:
+    """``vma_modify_flags`` as its callers use it: (the VMA now covering the range, its flags).
+
+    In 6.18 the flags are an in/out parameter: after a merge the caller keeps the merged VMA's
+    flags, which carry the sticky flags (VM_MAYBE_GUARD) OR-ed in from the absorbed VMAs.
+    Raises ``OSError`` like ``vma_modify_flags``.
+    """
+    from pytest_anonvma.model.vma import vma_modify_flags
+
+    result = vma_modify_flags(mm, prev, vma, start, end, newflags)
+    if result is not vma and mm.era == ERA_6_18:
+        newflags = result.vm_flags
+    return result, newflags
 
 
 def change_protection(mm: MMStruct, vma: VMA, start: int, end: int) -> None:
@@ -64,8 +88,6 @@ def mprotect_fixup(
     Returns (0 or -errno, the VMA now covering the range). Making a private mapping writable
     charges it (VM_ACCOUNT); making an anonymous VMA without an anon_vma read-only uncharges it.
     """
-    from pytest_anonvma.model.vma import vma_modify_flags
-
     oldflags = vma.vm_flags
     if newflags == oldflags:
         return 0, vma
@@ -75,7 +97,7 @@ def mprotect_fixup(
     elif oldflags & VM_ACCOUNT and vma_is_anonymous(vma) and not vma_anon_vma_addr(vma):
         newflags &= ~VM_ACCOUNT
     try:
-        vma = vma_modify_flags(mm, prev, vma, start, end, newflags)
+        vma, newflags = modify_flags(mm, prev, vma, start, end, newflags)
     except OSError as exc:
         return -(exc.errno or errno.ENOMEM), vma
     vma.vm_flags = newflags

@@ -301,7 +301,9 @@ def remap_move(vrm: VmaRemap) -> int:
             res = res_vma
         seen_vma = True
         target_addr = res_vma + vrm.new_len
-        vma = mm.find_vma(last_end)
+        # the iterator resumes after the VMA just moved and stops at ``end``: a DONTUNMAP move
+        # next to its source merges the two, which is not visited again
+        vma = mm.find_vma(last_end) if last_end < end else None
     return res
 
 

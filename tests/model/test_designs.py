@@ -89,12 +89,16 @@ def mremap_next(mm: ModelMM) -> int:
 HAZARDS: list[Callable[[ModelMM], int]] = [mprotect_merge, gap_fill, merge_right, mremap_next]
 
 
+@pytest.mark.parametrize("era", ["2025-03", "6.18"])
 @pytest.mark.parametrize("design", DESIGNS)
 @pytest.mark.parametrize("sequence", HAZARDS, ids=lambda f: f.__name__)
-def test_fork_keeps_guards_except_rfc_v1(design: str, sequence: Callable[[ModelMM], int]) -> None:
+def test_fork_keeps_guards_except_rfc_v1(
+    design: str, era: str, sequence: Callable[[ModelMM], int]
+) -> None:
     """rfc-v1 loses the guard in the child on each merge path (the survivor carries no flag);
-    baseline, reference and maybe-guard keep it. The parent always keeps its marker."""
-    mm = ModelMM(design)
+    baseline, reference and maybe-guard keep it, on either era's merge rules. The parent always
+    keeps its marker."""
+    mm = ModelMM(design, era)
     page = sequence(mm)
     assert pages(mm, page, 1) == "G"
     child = mm.fork()
@@ -329,3 +333,20 @@ def test_get_design_lookup() -> None:
     assert get_design("maybe-guard").default_era == "6.18"
     with pytest.raises(LookupError, match="baseline"):
         get_design("nope")
+
+
+def test_maybe_guard_flag_survives_a_merge_into_the_guarded_vma() -> None:
+    """6.18 vma_modify_flags hands the merged VMA's flags (sticky bits OR-ed in) back to
+    mprotect_fixup, which keeps them.
+
+    Live 6.18: mmap 2 pages; mprotect page 1 R; guard page 0; mprotect page 1 RW: one VMA
+    'rd wr gu ac'; a child faults on page 0.
+    """
+    mm = ModelMM("maybe-guard")
+    mm.mmap(B, 2 * P, RW, ANON)
+    mm.mprotect(B + P, P, R)
+    mm.madvise(B, P, GUARD)
+    mm.mprotect(B + P, P, RW)
+    assert extents(mm) == [(0, 2)]
+    assert {"VM_MAYBE_GUARD", "VM_ACCOUNT", "VM_WRITE"} <= vma_at(mm, 0).flags
+    assert touch(mm.fork(), 0) == "SEGV"

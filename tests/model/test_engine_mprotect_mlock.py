@@ -189,3 +189,16 @@ def test_locked_vm_accounting(mm: ModelMM) -> None:
     assert mm.mm.locked_vm == 3
     mm.munmap(B, 4 * P)
     assert mm.mm.locked_vm == 0
+
+
+def test_split_failure_errnos(mm: ModelMM) -> None:
+    """A VMA split that cannot allocate (injected preallocation failure): mprotect and mlock
+    pass ENOMEM through, madvise turns it into EAGAIN (madvise_vma_behavior: "madvise()
+    returns EAGAIN if kernel resources, such as slab, are temporarily unavailable")."""
+    mm.mmap(B, 4 * P, RW, ANON)
+    mm.mm.fail_prealloc = True
+    assert _errno(mm.mprotect, B + P, P, R) == errno.ENOMEM
+    assert _errno(mm.mlock, B + P, P) == errno.ENOMEM
+    assert _errno(mm.madvise, B + P, P, av.MADV_DONTFORK) == errno.EAGAIN
+    mm.mm.fail_prealloc = False
+    assert extents(mm) == [(0, 4)] and vma_at(mm, 0).prot == RW

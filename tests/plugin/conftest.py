@@ -14,3 +14,13 @@ def toy(pytester: pytest.Pytester) -> pytest.Pytester:
     pytester.makeconftest("")
     pytester.syspathinsert()
     return pytester
+
+
+@pytest.fixture(autouse=True)
+def _quiet_inner_runs(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inner pytest runs leave pytest-benchmark out: with xdist active it warns in every run
+    that benchmarks are disabled, which is noise for these tests. (Set after pytester's own
+    setup, which clears PYTEST_ADDOPTS.)"""
+    if "pytester" in request.fixturenames:
+        request.getfixturevalue("pytester")
+        monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:benchmark")

@@ -189,7 +189,7 @@ def test_crashing_implementation_under_xdist(toy: pytest.Pytester) -> None:
     other tests still run (xdist replaces the worker)."""
     toy.makepyfile(test_user=USER_TESTS)
     result = toy.runpytest(
-        "-n", "2", "-p", "no:benchmark", "-rA",
+        "-n", "2", "-rA",
         "--anonvma-impl=toyimpl:CrashingMM,toyimpl:ToyMM", "test_user.py",
     )
     got = outcomes(result)

@@ -51,7 +51,7 @@ def run_mixed(pytester: pytest.Pytester, *extra: str) -> tuple[pytest.RunResult,
     xfails = pytester.makefile(".txt", xf="test_expected_failure   listed on purpose\n")
     report = pytester.path / "report.json"
     result = pytester.runpytest(
-        "-rA", "-p", "no:benchmark", "--anonvma-impl=toyimpl:SometimesMM,toyimpl:ToyMM",
+        "-rA", "--anonvma-impl=toyimpl:SometimesMM,toyimpl:ToyMM",
         f"--anonvma-xfail-file={xfails}", f"--anonvma-report={report}", *extra, "test_mixed.py",
     )
     return result, read_json(report)
@@ -116,7 +116,7 @@ def test_seed_reaches_workers(pytester: pytest.Pytester) -> None:
     controller hands its seed over), and the ids follow the seed."""
     pytester.makeconftest(SEEDED_CONFTEST)
     pytester.makepyfile(test_drawn="def test_drawn(drawn):\n    pass\n")
-    result = pytester.runpytest("-n", "2", "-p", "no:benchmark", "--anonvma-seed=random")
+    result = pytester.runpytest("-n", "2", "--anonvma-seed=random")
     result.assert_outcomes(passed=4)
     first = pytester.runpytest("--co", "-q", "--anonvma-seed=11").outlines[:4]
     second = pytester.runpytest("--co", "-q", "--anonvma-seed=11").outlines[:4]

@@ -118,7 +118,7 @@ def test_stale_entries_found_under_xdist(toy: pytest.Pytester) -> None:
     toy.makepyfile(test_user=TESTS)
     xfails = toy.makefile(".txt", xf="test_bad   known\ntest_gone   removed\n")
     result = toy.runpytest(
-        "-n", "2", "-p", "no:benchmark", "--anonvma-impl=toyimpl:ToyMM",
+        "-n", "2", "--anonvma-impl=toyimpl:ToyMM",
         f"--anonvma-xfail-file={xfails}", "test_user.py",
     )
     result.assert_outcomes(passed=2, failed=1, xfailed=1, warnings=1)

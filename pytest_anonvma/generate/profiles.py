@@ -1,0 +1,62 @@
+"""The explorer's hypothesis profiles, and the settings an exploration runs with.
+
+* ``anonvma-ci``: derandomized, bounded (``--anonvma-examples`` programs of at most
+  :data:`CI_STEPS` steps), no example database: the same run every time.
+* ``anonvma-deep``: many more and longer programs, for a long search
+  (``--hypothesis-profile=anonvma-deep``).
+
+Both set no deadline (an implementation may be a slow live process) and report one bug.
+"""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, Phase, settings
+
+__all__ = [
+    "CI_PROFILE",
+    "CI_STEPS",
+    "DEEP_EXAMPLES",
+    "DEEP_PROFILE",
+    "DEEP_STEPS",
+    "PROFILES",
+    "explorer_settings",
+    "register_profiles",
+]
+
+CI_PROFILE, DEEP_PROFILE = "anonvma-ci", "anonvma-deep"
+PROFILES = (CI_PROFILE, DEEP_PROFILE)
+#: operations per explored program in each profile (a hazard shape counts as one)
+CI_STEPS, DEEP_STEPS = 20, 60
+#: programs per exploration in the deep profile (unless --anonvma-examples says otherwise)
+DEEP_EXAMPLES = 2000
+
+
+
+def _register(name: str, derandomize: bool, steps: int, examples: int | None = None) -> None:
+    base = settings(max_examples=examples) if examples is not None else settings()
+    settings.register_profile(
+        name,
+        parent=base,
+        derandomize=derandomize,
+        stateful_step_count=steps,
+        deadline=None,
+        database=None,
+        print_blob=False,
+        report_multiple_bugs=False,
+        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
+
+def register_profiles() -> None:
+    """Register ``anonvma-ci`` and ``anonvma-deep`` (idempotent)."""
+    _register(CI_PROFILE, derandomize=True, steps=CI_STEPS)
+    _register(DEEP_PROFILE, derandomize=False, steps=DEEP_STEPS, examples=DEEP_EXAMPLES)
+
+
+def explorer_settings(profile: str | None, examples: int | None) -> settings:
+    """The settings of one exploration: ``profile`` (one of :data:`PROFILES`; the CI profile
+    for anything else), with ``max_examples = examples`` when given."""
+    register_profiles()
+    base = settings.get_profile(profile if profile in PROFILES else CI_PROFILE)
+    return settings(base, max_examples=examples) if examples is not None else base

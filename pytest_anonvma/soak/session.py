@@ -1,0 +1,160 @@
+"""The soak: seeded generated sequences on the oracle and the models, every disagreement shrunk.
+
+:func:`soak` plays sequences ``start .. start+count-1`` of ``seed`` from the generated-case
+generator (:func:`~pytest_anonvma.generate.generator.generate_case`, so sequence ``n`` of seed
+``s`` is generated case ``gen-s-n``), each on a fresh oracle address space and a fresh one per
+model (:class:`~pytest_anonvma.soak.drive.SoakRun`). A sequence some model disagrees on is
+shrunk with the generated cases' shrinker against the first model that disagreed, and written
+as two cases (:class:`Disagreement`): the oracle's view (a ready-to-paste conformance case that
+passes on the oracle and fails on the model) and the model's view (what the C reproducer
+checks: it fails on a kernel that disagrees with the model).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from pytest_anonvma.cases.corpus import Case
+from pytest_anonvma.cases.runner import mm_design
+from pytest_anonvma.cases.steps import Action
+from pytest_anonvma.contract import MM
+from pytest_anonvma.generate.generator import WINDOW, generate_case
+from pytest_anonvma.generate.lockstep import StepFailure
+from pytest_anonvma.generate.reproduce import failure_case
+from pytest_anonvma.generate.shrink import shrink
+from pytest_anonvma.soak.drive import SoakRun, first_disagreement
+from pytest_anonvma.soak.observe import LAYOUT_FLAGS
+
+__all__ = ["Disagreement", "Soak", "SoakResult", "soak_case_id"]
+
+
+def soak_case_id(seed: int, n: int) -> str:
+    """The id of the case a disagreement on sequence ``n`` of ``seed`` is written as."""
+    return f"soak-{seed}-{n}"
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """Sequence ``n`` of ``seed`` on which model ``model`` (and maybe others) disagreed."""
+
+    seed: int
+    n: int
+    #: the generated sequence as played
+    sequence: Case
+    #: label of the model the sequence was shrunk against (the first to disagree)
+    model: str
+    #: its disagreement on the shrunk sequence (the model's outcomes, the oracle's findings)
+    failure: StepFailure
+    #: the shrunk sequence stating the oracle's side: passes on the oracle, fails on the model
+    case: Case
+    #: the same steps stating the model's side (None if the model agreed when replayed so)
+    model_case: Case | None
+    #: every model's first disagreement on the original sequence, by label
+    originals: Mapping[str, StepFailure] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SoakResult:
+    """What a soak did."""
+
+    sequences: int
+    steps: int
+    disagreements: tuple[Disagreement, ...]
+    seconds: float
+
+    def summary(self) -> str:
+        """``N sequences, M steps, K disagreements in T s (X seq/s)``."""
+        rate = self.sequences / self.seconds if self.seconds > 0 else 0.0
+        return (f"{self.sequences} sequences, {self.steps} steps, {len(self.disagreements)} "
+                f"disagreements in {self.seconds:.1f} s ({rate:.1f} seq/s)")
+
+
+class Soak:
+    """The oracle and the models a soak compares, and how.
+
+    ``oracle`` and each model (label -> factory) give fresh address spaces; ``oracle_name``
+    names the oracle in messages; ``width`` arena pages are compared; ``steps`` and ``kinds``
+    are passed to the generator (None: its defaults).
+    """
+
+    def __init__(self, oracle: Callable[[], MM], models: Mapping[str, Callable[[], MM]],
+                 oracle_name: str = "live", width: int = WINDOW,
+                 flags: frozenset[str] = LAYOUT_FLAGS, steps: int | None = None,
+                 kinds: Sequence[str] | None = None) -> None:
+        if not models:
+            raise ValueError("soak: no models to compare")
+        self.oracle, self.models, self.oracle_name = oracle, dict(models), oracle_name
+        self.width, self.flags, self.steps, self.kinds = width, flags, steps, kinds
+
+    def sequence(self, seed: int, n: int) -> Case:
+        """Generated sequence ``n`` of ``seed``."""
+        options: dict[str, object] = {}
+        if self.steps is not None:
+            options["steps"] = self.steps
+        if self.kinds is not None:
+            options["kinds"] = tuple(self.kinds)
+        return generate_case(seed, n, **options)  # type: ignore[arg-type]
+
+    def play(self, actions: Sequence[Action]) -> tuple[int, dict[str, StepFailure]]:
+        """Play ``actions`` on the oracle and every model: steps played, each model's first
+        disagreement (stops early once every model has disagreed)."""
+        with SoakRun(self.oracle, self.models, self.width, self.oracle_name, self.flags) as run:
+            for action in actions:
+                run.step(action)
+                if not run.agreeing:
+                    break
+            return run.steps, run.failures
+
+    def _check(self, oracle: Callable[[], MM], model: Callable[[], MM],
+               oracle_name: str) -> Callable[[Sequence[Action]], StepFailure | None]:
+        def check(actions: Sequence[Action]) -> StepFailure | None:
+            return first_disagreement(actions, oracle, model, self.width, oracle_name,
+                                      self.flags)
+        return check
+
+    def explain(self, seed: int, n: int, sequence: Case,
+                originals: Mapping[str, StepFailure]) -> Disagreement:
+        """Shrink a disagreeing sequence against its first disagreeing model and write it up."""
+        label = min(originals, key=lambda name: originals[name].index)
+        model = self.models[label]
+        actions = [step for step in sequence.steps if isinstance(step, Action)]
+        shrunk, failure = shrink(actions, self._check(self.oracle, model, self.oracle_name))
+        oracle_design = _design_of(self.oracle)
+        case_id = soak_case_id(seed, n)
+        source = (f"python -m pytest_anonvma soak --seed {seed} --start {n} --sequences 1 "
+                  f"(generated case {sequence.id}, shrunk)")
+        case = failure_case(
+            failure, case_id,
+            f"Soak sequence {n} of seed {seed}: {label} disagrees with {self.oracle_name}: "
+            f"{failure.first.message}.", source, oracle_design)
+        flipped = self._check(model, self.oracle, label)(shrunk)
+        model_case = None if flipped is None else failure_case(
+            flipped, case_id,
+            f"Soak sequence {n} of seed {seed}, as {label} expects it; a kernel that disagrees "
+            f"fails it: {flipped.first.message}.", source, oracle_design)
+        return Disagreement(seed, n, sequence, label, failure, case, model_case, dict(originals))
+
+    def run(self, seed: int, count: int, start: int = 0,
+            report: Callable[[Disagreement], None] | None = None) -> SoakResult:
+        """Soak sequences ``start .. start+count-1`` of ``seed``; ``report`` is called with each
+        disagreement as soon as it is shrunk."""
+        began = time.perf_counter()
+        steps, found = 0, []
+        for n in range(start, start + count):
+            sequence = self.sequence(seed, n)
+            played, failures = self.play([s for s in sequence.steps if isinstance(s, Action)])
+            steps += played
+            if failures:
+                disagreement = self.explain(seed, n, sequence, failures)
+                found.append(disagreement)
+                if report is not None:
+                    report(disagreement)
+        return SoakResult(count, steps, tuple(found), time.perf_counter() - began)
+
+
+def _design_of(factory: Callable[[], MM]) -> str:
+    """The design family of the address spaces ``factory`` gives."""
+    with factory() as mm:
+        return mm_design(mm)
