@@ -27,10 +27,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mutate.checks import SUITES, Plan, affected_designs  # noqa: E402
-from mutate.operators import OPERATORS, Mutant, find_mutants, iter_sources  # noqa: E402
-from mutate.pool import Job, Pool, elapsed, limits_from  # noqa: E402
-from mutate.report import Result, summary, to_json  # noqa: E402
+from mutate.checks import SUITES, Plan, affected_designs
+from mutate.operators import OPERATORS, Mutant, find_mutants, iter_sources
+from mutate.pool import Job, Pool, elapsed, limits_from
+from mutate.report import Result, summary, to_json
 
 ROOT = Path(__file__).resolve().parent.parent
 #: the engine and design modules

@@ -1,21 +1,26 @@
-"""The bundled case corpus, loaded once per process, and its pytest parameters."""
+"""The case corpus of this directory (``cases/*.toml``), loaded once per process, and its pytest
+parameters."""
 
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pytest_anonvma.cases.corpus import Corpus, load_corpus
 
-__all__ = ["bundled_corpus", "case_params"]
+__all__ = ["CASES_DIR", "bundled_corpus", "case_params"]
+
+#: the case files next to this module
+CASES_DIR = Path(__file__).parent / "cases"
 
 
 @functools.cache
 def bundled_corpus() -> Corpus:
-    """The corpus under ``conformance/cases`` (malformed files are in ``.errors``)."""
-    return load_corpus()
+    """The corpus under :data:`CASES_DIR` (malformed files are in ``.errors``)."""
+    return load_corpus([CASES_DIR])
 
 
 def case_params() -> list[Any]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_anonvma.conformance.bundled import bundled_corpus
+from .bundled import bundled_corpus
 
 
 class MalformedCaseFile(pytest.File):

@@ -12,8 +12,9 @@ import pytest
 
 from pytest_anonvma.cases.corpus import Case
 from pytest_anonvma.cases.runner import case_applies, run_case
-from pytest_anonvma.conformance.bundled import case_params
 from pytest_anonvma.selection import Implementation
+
+from .bundled import case_params
 
 
 @pytest.mark.parametrize("case", case_params())

@@ -11,13 +11,14 @@ from __future__ import annotations
 import pytest
 
 from pytest_anonvma.fixtures import per_test_seed
-from pytest_anonvma.generate.explorer import ExplorationFailure, explore
+from pytest_anonvma.generate.explorer import EXPLORER_NEEDS, ExplorationFailure, explore
 from pytest_anonvma.generate.profiles import explorer_settings
 from pytest_anonvma.options import get_settings
 from pytest_anonvma.selection import Implementation
 
 
 @pytest.mark.anonvma_tier("explore")
+@pytest.mark.anonvma_needs(*sorted(EXPLORER_NEEDS))
 def test_explore(anonvma_impl: Implementation, request: pytest.FixtureRequest) -> None:
     """Explore programs on the implementation; every oracle must hold on each."""
     settings = get_settings(request.config)

@@ -13,11 +13,13 @@ from typing import Any
 
 from pytest_anonvma.cases.lint import add_lint_command
 from pytest_anonvma.live.export_c import add_export_c_command
+from pytest_anonvma.soak.cli import add_soak_command
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: functions registering one subcommand each (their parser sets ``func(args) -> exit code``)
-COMMANDS: list[Callable[[Any], None]] = [add_lint_command, add_export_c_command]
+COMMANDS: list[Callable[[Any], None]] = [add_lint_command, add_export_c_command,
+                                          add_soak_command]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import zlib
@@ -26,7 +27,7 @@ __all__ = [
 
 DEFAULT_IMPL = "reference"
 DEFAULT_TIMEOUT = 30.0
-DEFAULT_GENERATED = 100
+DEFAULT_GENERATED = 300
 DEFAULT_EXAMPLES = 50
 REPORT_SUFFIXES = (".json", ".html", ".md")
 
@@ -202,6 +203,14 @@ def _report(raw: str | None) -> Path | None:
         raise pytest.UsageError(
             f"--anonvma-report: {raw!r} must end in {', '.join(REPORT_SUFFIXES)}"
         )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise pytest.UsageError(
+            f"--anonvma-report: cannot create the directory of {raw!r}: {exc.strerror or exc}"
+        ) from None
+    if path.is_dir() or not os.access(path.parent, os.W_OK):
+        raise pytest.UsageError(f"--anonvma-report: cannot write {raw!r}")
     return path
 
 

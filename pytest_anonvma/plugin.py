@@ -220,7 +220,7 @@ class AnonvmaPlugin:
             entry = find_entry(candidates, item.nodeid)
             if entry is not None:
                 item.add_marker(
-                    pytest.mark.xfail(reason=f"{entry.reason} [{entry.where}]", strict=True)
+                    pytest.mark.xfail(reason=f"{entry.reason} [{entry.where}]", strict=entry.strict)
                 )
             if impl is not None:
                 item.user_properties += [

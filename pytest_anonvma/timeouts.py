@@ -6,10 +6,11 @@ Three stages, each only if the previous one did not end the phase:
    :class:`ImplementationTimeout` in the running code. This interrupts pure-Python loops and
    blocking calls that return on ``EINTR`` (``time.sleep``, lock waits, ``select``...). If the
    code swallows it, it is raised again every second.
-2. A watchdog thread, ``grace`` seconds later: raises :class:`ImplementationTimeout`
-   asynchronously in the test's thread (``PyThreadState_SetAsyncExc``). This also works off the
-   main thread, but only between bytecodes: a blocking C call keeps it waiting.
-3. ``hard_kill`` seconds after that: the watchdog prints the stacks of every thread and ends the
+2. The watchdog thread (one per process), ``GRACE`` seconds later: raises
+   :class:`ImplementationTimeout` asynchronously in the test's thread
+   (``PyThreadState_SetAsyncExc``). This also works off the main thread, but only between
+   bytecodes: a blocking C call keeps it waiting.
+3. ``HARD_KILL`` seconds after that: the watchdog prints the stacks of every thread and ends the
    process with exit status 3. Under xdist the controller reports the test as failed ("worker
    crashed") and starts a new worker, so the run goes on; in a serial run this ends the run,
    which is still better than hanging forever.
@@ -23,8 +24,10 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from types import FrameType
 
 __all__ = ["ImplementationTimeout", "time_limit"]
@@ -72,34 +75,74 @@ def _alarm(seconds: float, message: str) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-class _Watchdog(threading.Thread):
-    """Stages 2 and 3: runs until ``done`` is set."""
+@dataclass(eq=False)
+class _Job:
+    """One armed limit: the thread to interrupt and when the next stage is due."""
 
-    def __init__(self, target: int, first: float, message: str) -> None:
+    thread: int
+    message: str
+    due: float
+    stage: int = 2
+
+
+class _Watchdog(threading.Thread):
+    """Stages 2 and 3 for every armed limit: one daemon thread per process, started lazily."""
+
+    def __init__(self) -> None:
         super().__init__(name="anonvma-watchdog", daemon=True)
-        self.target = target
-        self.first = first
-        self.message = message
-        self.done = threading.Event()
+        self.cond = threading.Condition()
+        self.jobs: set[_Job] = set()
+
+    def arm(self, job: _Job) -> None:
+        """Watch ``job`` until :meth:`disarm`."""
+        with self.cond:
+            self.jobs.add(job)
+            self.cond.notify()
+
+    def disarm(self, job: _Job) -> None:
+        """Stop watching ``job`` (its body ended)."""
+        with self.cond:
+            self.jobs.discard(job)
 
     def run(self) -> None:
-        if self.done.wait(self.first):
-            return
-        timeout = type(
-            "ImplementationTimeout", (ImplementationTimeout,), {"default_message": self.message}
-        )
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(
-            ctypes.c_ulong(self.target), ctypes.py_object(timeout)
-        )
-        if self.done.wait(HARD_KILL):
+        with self.cond:
+            while True:
+                now = time.monotonic()
+                for job in [job for job in self.jobs if job.due <= now]:
+                    self._escalate(job, now)
+                waits = [job.due - now for job in self.jobs]
+                self.cond.wait(min(waits) if waits else None)
+
+    def _escalate(self, job: _Job, now: float) -> None:
+        if job.stage == 2:
+            timeout = type(
+                "ImplementationTimeout", (ImplementationTimeout,), {"default_message": job.message}
+            )
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                ctypes.c_ulong(job.thread), ctypes.py_object(timeout)
+            )
+            job.stage, job.due = 3, now + HARD_KILL
             return
         sys.stderr.write(
-            f"\npytest-anonvma: {self.message}; it could not be interrupted "
+            f"\npytest-anonvma: {job.message}; it could not be interrupted "
             f"(stuck in C code?): stopping this process. Stacks:\n"
         )
         faulthandler.dump_traceback(all_threads=True)
         sys.stderr.flush()
         os._exit(3)
+
+
+_watchdog: _Watchdog | None = None
+_watchdog_lock = threading.Lock()
+
+
+def _get_watchdog() -> _Watchdog:
+    global _watchdog
+    with _watchdog_lock:
+        if _watchdog is None or not _watchdog.is_alive():
+            _watchdog = _Watchdog()
+            _watchdog.start()
+        return _watchdog
 
 
 @contextmanager
@@ -113,8 +156,10 @@ def time_limit(seconds: float, message: str) -> Iterator[None]:
         yield
         return
     use_alarm = _alarm_usable()
-    watchdog = _Watchdog(threading.get_ident(), seconds + (GRACE if use_alarm else 0), message)
-    watchdog.start()
+    watchdog = _get_watchdog()
+    first = time.monotonic() + seconds + (GRACE if use_alarm else 0)
+    job = _Job(threading.get_ident(), message, first)
+    watchdog.arm(job)
     try:
         if use_alarm:
             with _alarm(seconds, message):
@@ -122,5 +167,4 @@ def time_limit(seconds: float, message: str) -> Iterator[None]:
         else:
             yield
     finally:
-        watchdog.done.set()
-        watchdog.join()
+        watchdog.disarm(job)

@@ -7,10 +7,15 @@ errors), or an expected failure now passes. Stages, in order:
 
 ``corpus:<design>``  every bundled case (``pytest_anonvma.cases``) that applies to the design,
                      run with ``run_case`` on the bundled model of that design;
-``pytest``           one in-process pytest session over ``conformance/`` (cases, generated
-                     cases, the harness port) with ``-p anonvma --anonvma-impl=<designs>``, then
-                     ``tests/model/`` (the model's unit tests); it stops at the first failure
-                     the baseline does not have.
+``generated:<design>`` the default generated cases (``--anonvma-generated`` default count,
+                     default seed) through ``check_generated``, as ``conformance/test_generated.py``
+                     runs them;
+``pytest``           one in-process pytest session over ``tests/model/`` (the model's unit
+                     tests), then the rest of ``conformance/`` (the harness port; the explorer,
+                     which is off by default) with ``-p anonvma --anonvma-impl=<designs>``; it
+                     stops at the first failure the baseline does not have. The session leaves
+                     out ``test_cases.py`` and ``test_generated.py``: the two stages above run
+                     the same functions on the same cases.
 
 Everything here runs inside the (throwaway) process evaluating one mutant.
 """
@@ -24,10 +29,12 @@ from typing import Any
 
 __all__ = ["SUITES", "Outcome", "Plan", "affected_designs", "run_stage"]
 
-#: ``corpus``: the bundled cases only (quick); ``full``: cases, then the pytest session
+#: ``corpus``: the bundled cases only (quick); ``full``: cases, generated cases, pytest session
 SUITES = ("corpus", "full")
 BUNDLED_DESIGNS = ("baseline", "rfc-v1", "reference", "maybe-guard")
-PYTEST_PATHS = ("conformance", "tests/model")
+PYTEST_PATHS = ("tests/model", "conformance")
+#: run in-process by the corpus and generated stages instead
+PYTEST_IGNORED = ("conformance/test_cases.py", "conformance/test_generated.py")
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,7 @@ class Plan:
         """The stage names, cheapest first."""
         stages = [f"corpus:{design}" for design in self.designs]
         if self.suite == "full":
+            stages += [f"generated:{design}" for design in self.designs]
             stages.append("pytest")
         return stages
 
@@ -78,32 +86,65 @@ def _compare(failing: set[str], check: str, failed: bool, baseline: set[str] | N
     return baseline is not None and failed != (check in baseline)
 
 
-def run_corpus(design: str, baseline: set[str] | None) -> Outcome:
-    """Every applicable bundled case on ``design``; stops at the first change from baseline."""
-    from pytest_anonvma import registry
-    from pytest_anonvma.cases import case_applies, load_corpus, mm_design, mm_era, run_case
-
-    factory = registry.resolve(design)
-    probe = factory()
-    name, era = mm_design(probe), mm_era(probe)
-    capabilities = set(getattr(probe, "capabilities", ()))
-    probe.close()
+def _run_cases(
+    cases: Iterable[Any], check: Callable[[Any], None], baseline: set[str] | None
+) -> Outcome:
+    """``check`` each case (an exception fails it); stop at the first change from baseline."""
     outcome = Outcome(set())
-    for case in load_corpus().cases:
-        if case_applies(case, name, era) is not None or not case.needs <= capabilities:
-            continue
+    for case in cases:
         try:
-            run_case(case, factory, design)
+            check(case)
             failed = False
         except Exception:
             failed = True
         if _compare(outcome.failing, case.id, failed, baseline):
             outcome.changed = case.id
-            break
-    if baseline is not None and not outcome.changed:
+            return outcome
+    if baseline is not None:
         gone = sorted(baseline - outcome.failing)
         outcome.changed = gone[0] if gone else ""
     return outcome
+
+
+def _bundled(design: str) -> tuple[Callable[[], Any], str, str | None, set[str]]:
+    """The factory of a bundled design, and its design family, era and capabilities."""
+    from pytest_anonvma import registry
+    from pytest_anonvma.cases import mm_design, mm_era
+
+    factory = registry.resolve(design)
+    probe = factory()
+    facts = mm_design(probe), mm_era(probe), set(getattr(probe, "capabilities", ()))
+    probe.close()
+    return (factory, *facts)
+
+
+def run_corpus(design: str, baseline: set[str] | None) -> Outcome:
+    """Every applicable bundled case on ``design``, as ``conformance/test_cases.py`` runs it
+    (skipped when the case's designs or needs rule it out)."""
+    from pytest_anonvma.cases import case_applies, load_corpus, run_case
+
+    factory, name, era, capabilities = _bundled(design)
+    cases = [
+        case
+        for case in load_corpus().cases
+        if case_applies(case, name, era) is None and case.needs <= capabilities
+    ]
+    return _run_cases(cases, lambda case: run_case(case, factory, design), baseline)
+
+
+def run_generated(design: str, baseline: set[str] | None) -> Outcome:
+    """The default generated cases on ``design``, as ``conformance/test_generated.py`` runs
+    them with the default ``--anonvma-seed`` and ``--anonvma-generated``."""
+    from pytest_anonvma.generate.check import check_generated
+    from pytest_anonvma.generate.generator import generated_cases
+    from pytest_anonvma.options import DEFAULT_GENERATED, default_seed
+
+    factory, name, _, capabilities = _bundled(design)
+    seed = default_seed()
+    cases = [c for c in generated_cases(seed, DEFAULT_GENERATED) if c.needs <= capabilities]
+    return _run_cases(
+        cases, lambda case: check_generated(case, factory, design, name, seed), baseline
+    )
 
 
 class _Recorder:
@@ -141,6 +182,7 @@ def pytest_args(plan: Plan) -> list[str]:
     root = Path(plan.root)
     return [
         *(str(root / path) for path in PYTEST_PATHS),
+        *(f"--ignore={root / path}" for path in PYTEST_IGNORED),
         f"--rootdir={root}",
         "-c",
         str(root / "pyproject.toml"),
@@ -173,7 +215,10 @@ def run_stage(stage: str, plan: Plan, baseline: set[str] | None) -> Outcome:
     if stage == "pytest":
         return run_pytest(plan, baseline)
     kind, _, design = stage.partition(":")
-    runners: dict[str, Callable[[str, set[str] | None], Outcome]] = {"corpus": run_corpus}
+    runners: dict[str, Callable[[str, set[str] | None], Outcome]] = {
+        "corpus": run_corpus,
+        "generated": run_generated,
+    }
     if kind not in runners:
         raise ValueError(f"unknown stage {stage!r}")
     return runners[kind](design, baseline)

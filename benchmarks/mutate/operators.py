@@ -7,7 +7,8 @@ Sites come in source order (line, column, operator), so numbering is determinist
 Operators (each site changes one node):
 
 ``compare``  ``==``/``!=``, ``<``/``>=``, ``>``/``<=``, ``is``/``is not``, ``in``/``not in``
-``negate``   an ``if``/``while``/ternary/comprehension condition ``c`` -> ``not c``; ``not x`` -> ``x``
+``negate``   an ``if``/``while``/ternary/comprehension condition ``c`` -> ``not c``;
+             ``not x`` -> ``x``
 ``boolop``   ``and`` <-> ``or``
 ``drop``     a statement inside a function -> ``pass``
 ``constant`` ``True`` <-> ``False``, ``0`` <-> ``1``
@@ -68,6 +69,7 @@ _KEEP_STATEMENTS = (
     ast.AsyncFunctionDef,
     ast.ClassDef,
 )
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 #: fields never descended into (annotations and decorators)
 _SKIP_FIELDS = frozenset({"annotation", "returns", "decorator_list", "type_comment"})
 _SNIPPET = 60
@@ -167,7 +169,7 @@ class _SiteFinder:
 
     def visit(self, node: ast.AST, path: NodePath, in_function: bool) -> None:
         self.sites_of(node, path, in_function)
-        inner = in_function or isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+        inner = in_function or isinstance(node, (*_FUNCTIONS, ast.Lambda))
         for field, value in ast.iter_fields(node):
             if field in _SKIP_FIELDS:
                 continue
@@ -183,7 +185,7 @@ class _SiteFinder:
         docstring = (
             field == "body"
             and i == 0
-            and isinstance(parent, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and isinstance(parent, (ast.Module, ast.ClassDef, *_FUNCTIONS))
             and isinstance(child, ast.stmt)
             and _is_docstring(child)
         )

@@ -10,8 +10,9 @@ Protocol (JSON, one object a line): a request on stdin
 ``{"id", "mutant": {...} | null, "plan": {...}, "baseline": {stage: [ids]} | null,
 "limits": {stage: seconds}}``; the answer on stdout
 ``{"id", "status", "stage", "check", "seconds", "failing": {stage: [ids]},
-"durations": {stage: seconds}}`` with status ``killed``, ``survived``, ``timeout``, ``crashed`` (the child died or raised
-``SystemExit``-like exceptions: counted as killed) or ``error`` (the tool's own fault).
+"durations": {stage: seconds}}`` with status ``killed``, ``survived``, ``timeout``,
+``crashed`` (the child died or raised a ``SystemExit``-like exception: counted as killed) or
+``error`` (the tool's own fault).
 Run as ``python -m mutate.worker`` with ``benchmarks/`` on ``PYTHONPATH``.
 """
 

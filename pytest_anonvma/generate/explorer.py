@@ -12,6 +12,7 @@ with ``run_state_machine_as_test``.
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from collections.abc import Callable, Sequence
@@ -34,7 +35,6 @@ from pytest_anonvma.generate.generator import (
     FILE_PAGES,
     PRIVATE_FILE,
     SHARED_FILE,
-    WINDOW,
     Builder,
     RandomChooser,
 )
@@ -42,11 +42,20 @@ from pytest_anonvma.generate.lockstep import Lockstep, StepFailure, first_failur
 from pytest_anonvma.generate.reproduce import failure_case, failure_report, save_case
 from pytest_anonvma.generate.shrink import shrink
 
-__all__ = ["DataChooser", "ExplorationFailure", "explore", "explorer_machine"]
+__all__ = [
+    "EXPLORER_NEEDS",
+    "OPERATIONS",
+    "DataChooser",
+    "ExplorationFailure",
+    "explore",
+    "explorer_machine",
+]
 
+#: the capabilities the explorer's operations use (an implementation lacking one is skipped)
+EXPLORER_NEEDS = frozenset({"pages", "fork", "files", "mremap", "mlock"})
 #: the builder operations the machine's rules play, in the order hypothesis shrinks towards
 OPERATIONS = ("mmap", "guard", "mprotect", "fork", "read", "write", "unguard", "munmap",
-              "madvise", "mlock", "mremap", "hazard")
+              "madvise", "mlock", "mremap", "hazard", "cow")
 
 
 class DataChooser:
@@ -57,11 +66,17 @@ class DataChooser:
 
     def below(self, n: int) -> int:
         """An integer in ``0..n-1``."""
-        return self.data.draw(st.integers(0, n - 1)) if n > 1 else 0
+        return self.data.draw(_below(n)) if n > 1 else 0
 
     def chance(self, percent: int) -> bool:
         """True for about ``percent`` of the drawn values (shrinks towards True)."""
-        return self.data.draw(st.integers(0, 99)) < percent
+        return self.data.draw(_below(100)) < percent
+
+
+@functools.cache
+def _below(n: int) -> st.SearchStrategy[int]:
+    """``integers(0, n - 1)``, made once per ``n`` (drawing is the explorer's hot path)."""
+    return st.integers(0, n - 1)
 
 
 class ExplorationFailure(AssertionError):
@@ -83,7 +98,7 @@ class _Explorer(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.builder = Builder(RandomChooser(random.Random(0)))
-        self.lockstep = Lockstep(type(self).factory, WINDOW)
+        self.lockstep = Lockstep(type(self).factory)
         self.played = 0
 
     def play(self, data: st.DataObject, operation: str) -> None:
@@ -98,7 +113,8 @@ class _Explorer(RuleBasedStateMachine):
         findings = self.lockstep.step(step)
         if findings:
             history = tuple(self.lockstep.history)
-            type(self).failures.append(StepFailure(len(history) - 1, tuple(findings), history))
+            type(self).failures.append(StepFailure(len(history) - 1, tuple(findings), history,
+                                                   self.lockstep.parted or ""))
             raise AssertionError("; ".join(f"{f.oracle}: {f.message}" for f in findings))
 
     @initialize(data=st.data())

@@ -42,6 +42,7 @@ from pytest_anonvma.cases.steps import (
 __all__ = [
     "CHILDREN",
     "FILE_PAGES",
+    "KINDS",
     "OTHER_ADVICE",
     "PRIVATE_FILE",
     "SHARED_FILE",
@@ -179,8 +180,14 @@ class Builder:
     """Writes operation steps through a :class:`Chooser`, tracking a :class:`Sketch` per
     address space. Each ``op_*`` method appends one or more steps to :attr:`steps`."""
 
-    def __init__(self, chooser: Chooser) -> None:
+    def __init__(self, chooser: Chooser, kinds: Sequence[str] = KINDS) -> None:
+        unknown = sorted(set(kinds) - set(KINDS))
+        if unknown or not kinds:
+            raise ValueError(f"memory kinds must be some of {', '.join(KINDS)}; got "
+                             f"{', '.join(unknown) or 'none'}")
         self.chooser = chooser
+        #: the memory kinds the sequence maps (the soak restricts them, e.g. to anonymous)
+        self.kinds = tuple(kinds)
         self.steps: list[Action] = []
         self.sketches: dict[str, Sketch] = {ROOT_MM: Sketch()}
         self.files: set[str] = set()
@@ -235,7 +242,8 @@ class Builder:
 
     def _kind(self) -> str:
         roll = self.chooser.below(100)
-        return "anon" if roll < 60 else KINDS[1 + roll % 3]
+        kind = "anon" if roll < 60 else KINDS[1 + roll % 3]
+        return kind if kind in self.kinds else self.kinds[roll % len(self.kinds)]
 
     def _prot_near(self, mm: str, first: int, end: int) -> int:
         """The protection of a neighbour of ``first..end`` (to provoke merges), or any."""
@@ -415,6 +423,25 @@ class Builder:
             page = _pick(self.chooser, guarded)
             self._emit(Read(page, page, mm=child))
 
+    def op_cow(self) -> None:
+        """Write a page before and after a fork on both sides, then read it on both: private
+        data must be copied, shared data shared."""
+        mapped = sorted(self.sketches[ROOT_MM].mapped)
+        if not mapped:
+            self.op_mmap()
+            return
+        page = _pick(self.chooser, mapped)
+        self._emit(Write(page, page, 1 + self.chooser.below(255)))
+        if len(self.sketches) == 1:
+            self.op_fork()
+        if len(self.sketches) == 1:
+            return
+        child = _pick(self.chooser, list(self.sketches)[1:])
+        writer, reader = (child, ROOT_MM) if self.chooser.chance(60) else (ROOT_MM, child)
+        self._emit(Write(page, page, 1 + self.chooser.below(255), mm=writer))
+        self._emit(Read(page, page, mm=reader))
+        self._emit(Read(page, page, mm=writer))
+
     # -- the hazard shapes --------------------------------------------------------------------
 
     def op_hazard(self) -> None:
@@ -525,7 +552,7 @@ class Builder:
     MIX: tuple[tuple[int, str], ...] = (
         (11, "op_mmap"), (4, "op_munmap"), (9, "op_mprotect"), (11, "op_guard"),
         (6, "op_unguard"), (9, "op_madvise"), (3, "op_mlock"), (7, "op_mremap"),
-        (8, "op_write"), (9, "op_read"), (6, "op_fork"), (12, "op_hazard"),
+        (8, "op_write"), (9, "op_read"), (6, "op_fork"), (12, "op_hazard"), (4, "op_cow"),
     )
 
     def op_any(self) -> None:
@@ -548,16 +575,23 @@ def case_needs(steps: Sequence[Action]) -> frozenset[str]:
     return frozenset({"pages"}).union(*(step.capabilities() for step in steps))
 
 
-def generate_case(seed: int, n: int) -> Case:
+def generate_case(seed: int, n: int, length: int | None = None,
+                  kinds: Sequence[str] = KINDS) -> Case:
     """Generated case ``n`` of ``seed``: a guard-tier Case of actions only (the oracles of
-    :mod:`pytest_anonvma.generate.check` supply the expectations)."""
+    :mod:`pytest_anonvma.generate.check` supply the expectations).
+
+    ``length`` fixes the number of operations (default: random in ``MIN_STEPS..MAX_STEPS``)
+    and ``kinds`` restricts the memory mapped (:data:`KINDS`); with the defaults the case is
+    the one the plugin generates.
+    """
     chooser = RandomChooser(random.Random(f"anonvma-generated:{seed}:{n}"))
-    builder = Builder(chooser)
-    size = _between(chooser, MIN_STEPS, MAX_STEPS)
+    builder = Builder(chooser, kinds)
+    size = _between(chooser, MIN_STEPS, MAX_STEPS)  # drawn anyway: the same choices follow
     builder.op_start()
-    while len(builder.steps) < size:
+    while len(builder.steps) < (size if length is None else length):
         builder.op_any()
-    steps = (*builder.memfds(), *builder.steps)
+    actions = builder.steps if length is None else builder.steps[:length]
+    steps = (*builder.memfds(), *actions)
     return Case(
         id=case_id(seed, n),
         about=f"Generated sequence {n} of seed {seed} ({len(steps)} steps).",

@@ -65,6 +65,8 @@ class StepFailure:
     index: int
     findings: tuple[Finding, ...]
     history: tuple[tuple[Action, Outcome], ...]
+    #: why the differential oracle had stopped before the failure ('' if it had not)
+    note: str = ""
 
     @property
     def first(self) -> Finding:
@@ -88,11 +90,13 @@ def _view(mm: Any) -> VmaView:
 class Lockstep:
     """One run: the candidate, the reference, the shadow; :meth:`step` plays one action.
 
-    ``width`` is how many arena pages the page-state oracles look at. ``reference`` overrides
-    the differential oracle's factory (None: :func:`reference_factory` of the candidate's era).
+    The page-state oracles look at arena pages ``0..width-1``; the window grows to cover every
+    page a step names (a page no step named is unmapped: every mapping is MAP_FIXED at a named
+    page). ``reference`` overrides the differential oracle's factory (None:
+    :func:`reference_factory` of the candidate's era).
     """
 
-    def __init__(self, factory: Callable[[], MM], width: int,
+    def __init__(self, factory: Callable[[], MM], width: int = 1,
                  reference: Callable[[], MM] | None = None) -> None:
         self.width = width
         self.candidate = Space(factory)
@@ -131,13 +135,13 @@ class Lockstep:
 
     def step(self, step: Action) -> list[Finding]:
         """Play ``step`` on both and check every oracle; the complaints (empty: all is well)."""
+        self._widen(span([step]))
         before = self.states
-        cuts = self._cuts(step)
         try:
+            cuts = self._cuts(step)
             got = perform(step, self.candidate)
         except Exception as exc:  # not an errno, not a fault: the implementation broke
-            self.history.append((step, Outcome()))
-            return [Finding("crash", f"'{step.format()}' raised {type(exc).__name__}: {exc}")]
+            return self._crash(step, Outcome(), exc)
         self.history.append((step, got))
         findings: list[Finding] = []
         if isinstance(step, Touch):
@@ -151,7 +155,11 @@ class Lockstep:
             else:
                 findings += outcome_findings(step, got, want)
         self.shadow.apply(step, got)
-        self.states = after = _observe(self.candidate, self.width)
+        try:
+            self.states = after = _observe(self.candidate, self.width)
+        except Exception as exc:
+            self.history.pop()
+            return self._crash(step, got, exc)
         if self.parted is None:
             self.ref_states = _observe(self.reference, self.width)
         reference = self.ref_states if self.parted is None else {}
@@ -165,6 +173,19 @@ class Lockstep:
             findings += self._differential()
         findings += self._validate()
         return findings
+
+    def _crash(self, step: Action, got: Outcome, exc: Exception) -> list[Finding]:
+        """The implementation raised something that is neither an errno nor a fault."""
+        self.history.append((step, got))
+        return [Finding("crash", f"'{step.format()}' raised {type(exc).__name__}: {exc}")]
+
+    def _widen(self, width: int) -> None:
+        """Look at ``width`` pages from now on; the pages added were never named: empty."""
+        if width > self.width:
+            pad = "." * (width - self.width)
+            self.states = {name: states + pad for name, states in self.states.items()}
+            self.ref_states = {name: states + pad for name, states in self.ref_states.items()}
+            self.width = width
 
     def _cuts(self, step: Action) -> tuple[list[int], list[int]] | None:
         """For an mremap: the VMA boundaries inside its old range on the candidate and on the
@@ -229,5 +250,5 @@ def first_failure(steps: Sequence[Action], factory: Callable[[], MM],
         for index, step in enumerate(steps):
             findings = run.step(step)
             if findings:
-                return StepFailure(index, tuple(findings), tuple(run.history))
+                return StepFailure(index, tuple(findings), tuple(run.history), run.parted or "")
     return None

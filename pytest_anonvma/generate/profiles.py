@@ -1,7 +1,8 @@
 """The explorer's hypothesis profiles, and the settings an exploration runs with.
 
-* ``anonvma-ci``: derandomized, bounded (``--anonvma-examples`` programs of at most
-  :data:`CI_STEPS` steps), no example database: the same run every time.
+* ``anonvma-ci``: derandomized, bounded (``--anonvma-examples`` programs, by default the
+  plugin's 50, of at most :data:`CI_STEPS` operations), no example database: the same run
+  every time.
 * ``anonvma-deep``: many more and longer programs, for a long search
   (``--hypothesis-profile=anonvma-deep``).
 
@@ -11,6 +12,8 @@ Both set no deadline (an implementation may be a slow live process) and report o
 from __future__ import annotations
 
 from hypothesis import HealthCheck, Phase, settings
+
+from pytest_anonvma.options import DEFAULT_EXAMPLES
 
 __all__ = [
     "CI_PROFILE",
@@ -26,17 +29,17 @@ __all__ = [
 CI_PROFILE, DEEP_PROFILE = "anonvma-ci", "anonvma-deep"
 PROFILES = (CI_PROFILE, DEEP_PROFILE)
 #: operations per explored program in each profile (a hazard shape counts as one)
-CI_STEPS, DEEP_STEPS = 20, 60
+CI_STEPS, DEEP_STEPS = 10, 60
 #: programs per exploration in the deep profile (unless --anonvma-examples says otherwise)
 DEEP_EXAMPLES = 2000
 
 
 
-def _register(name: str, derandomize: bool, steps: int, examples: int | None = None) -> None:
-    base = settings(max_examples=examples) if examples is not None else settings()
+def _register(name: str, derandomize: bool, steps: int, examples: int) -> None:
     settings.register_profile(
         name,
-        parent=base,
+        parent=settings.get_profile("default"),  # not whatever profile is loaded now
+        max_examples=examples,
         derandomize=derandomize,
         stateful_step_count=steps,
         deadline=None,
@@ -50,7 +53,7 @@ def _register(name: str, derandomize: bool, steps: int, examples: int | None = N
 
 def register_profiles() -> None:
     """Register ``anonvma-ci`` and ``anonvma-deep`` (idempotent)."""
-    _register(CI_PROFILE, derandomize=True, steps=CI_STEPS)
+    _register(CI_PROFILE, derandomize=True, steps=CI_STEPS, examples=DEFAULT_EXAMPLES)
     _register(DEEP_PROFILE, derandomize=False, steps=DEEP_STEPS, examples=DEEP_EXAMPLES)
 
 

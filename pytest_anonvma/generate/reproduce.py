@@ -64,6 +64,7 @@ def failure_report(title: str, failure: StepFailure, original: Sequence[Action],
         title,
         *(f"  {f.oracle}: {f.message}" for f in failure.findings),
         f"  at step {index + 1} of {len(failure.history)}: {failure.history[index][0].format()}",
+        *([f"  (before it: {failure.note})"] if failure.note else []),
         "",
         f"shortest failing case ({len(failure.history)} steps, from {len(original)}); it fails "
         f"on {impl_name!r} and passes on the reference. Paste it into a case file:",

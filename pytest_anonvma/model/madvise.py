@@ -179,13 +179,14 @@ def madvise_dontneed_free(mm: MMStruct, vma: VMA, start: int, end: int, behavior
 
 
 def madvise_free_pte_range(mm: MMStruct, start: int, end: int) -> None:
-    """Mark the exclusive anonymous pages of the range lazily freed (``madvise_free_pte_range``
-    with ``folio_mark_lazyfree``); the zero page and pages shared with a fork are left alone."""
+    """Make the exclusive anonymous pages of the range clean, lazily freed
+    (``madvise_free_pte_range`` with ``folio_mark_lazyfree``); the zero page and pages shared
+    with a fork are left alone."""
     ptes = mm.ptes
     for pfn in pfns_in_range(ptes, start >> PAGE_SHIFT, end >> PAGE_SHIFT):
         entry = ptes[pfn]
         if isinstance(entry, PTE) and entry.folio.is_anon and entry.folio.mapcount == 1:
-            entry.folio.lazyfree = True
+            entry.folio.dirty = False
 
 
 def can_madv_lru_vma(vma: VMA) -> bool:
@@ -196,11 +197,12 @@ def can_madv_lru_vma(vma: VMA) -> bool:
 def madvise_cold_or_pageout(mm: MMStruct, vma: VMA, start: int, end: int, behavior: int) -> int:
     """``madvise_cold`` / ``madvise_pageout`` on a machine without swap.
 
-    COLD only ages pages. PAGEOUT reclaims what can go without swap: page-cache pages mapped
-    by this PTE alone are unmapped (they refault from the file) and lazily freed anonymous pages
-    mapped here alone are discarded (``try_to_unmap_one``: a clean MADV_FREE folio needs no
-    swap; the range then reads zero); other anonymous pages, the zero page and shared folios
-    stay, and markers are never touched.
+    COLD only ages pages. PAGEOUT reclaims what it can without swap among the pages this PTE
+    alone maps (``shrink_folio_list``): a page-cache page is unmapped, and dropped from the page
+    cache too when clean (only ever read: it reads back as zeros; a dirty shmem page cannot be
+    written out and stays cached); a clean (MADV_FREE'd) anonymous page is discarded, the range
+    then reads zero. Dirty anonymous pages, the zero page and shared folios stay, and markers
+    are never touched.
     """
     if not can_madv_lru_vma(vma):
         return -errno.EINVAL
@@ -212,10 +214,13 @@ def madvise_cold_or_pageout(mm: MMStruct, vma: VMA, start: int, end: int, behavi
         if not isinstance(entry, PTE):
             continue
         folio = entry.folio
-        if (folio.is_anon and not folio.lazyfree) or folio is ZERO_PAGE or folio.mapcount > 1:
+        if (folio.is_anon and folio.dirty) or folio is ZERO_PAGE or folio.mapcount > 1:
             continue
         folio.mapcount -= 1
         del ptes[pfn]
+        cache = folio.mapping.folios if folio.mapping is not None else {}
+        if not folio.dirty and cache.get(folio.index) is folio:
+            del cache[folio.index]
     return 0
 
 

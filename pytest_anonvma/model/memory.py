@@ -48,7 +48,7 @@ __all__ = [
 class Folio:
     """``struct folio`` of one page: its bytes and how many PTEs map it (``folio_mapcount``)."""
 
-    __slots__ = ("data", "index", "is_anon", "lazyfree", "mapcount", "mapping")
+    __slots__ = ("data", "dirty", "index", "is_anon", "mapcount", "mapping")
 
     def __init__(
         self,
@@ -63,8 +63,11 @@ class Folio:
         self.mapping = mapping
         self.index = index
         self.mapcount = 0
-        #: MADV_FREE'd and not written since (``!folio_test_swapbacked``): reclaim may discard it
-        self.lazyfree = False
+        #: written since it was last clean (``folio_test_dirty`` or a dirty PTE). Reclaim
+        #: without swap may drop a clean page: a page-cache page only ever read (it reads back
+        #: as zeros), an anonymous page MADV_FREE'd and not written since. Anonymous pages are
+        #: born dirty (a write fault makes them), page-cache pages clean.
+        self.dirty = is_anon
 
     def __repr__(self) -> str:
         kind = "anon" if self.is_anon else ("zero" if self is ZERO_PAGE else "file")
@@ -298,14 +301,14 @@ def handle_mm_fault(mm: MMStruct, addr: int, write: bool) -> PTE:
     if entry is GUARD_MARKER:
         raise SegmentationFault(addr, "guard marker")
     if isinstance(entry, PTE):
-        if write and not entry.writable:
-            entry = do_wp_page(mm, vma, pfn, entry)
-        if write:
-            entry.folio.lazyfree = False  # the store dirties the PTE: reclaim keeps the page
-        return entry
-    if vma_is_anonymous(vma):
-        return do_anonymous_page(mm, vma, pfn, write)
-    return do_fault(mm, vma, addr, pfn, write)
+        pte = do_wp_page(mm, vma, pfn, entry) if write and not entry.writable else entry
+    elif vma_is_anonymous(vma):
+        pte = do_anonymous_page(mm, vma, pfn, write)
+    else:
+        pte = do_fault(mm, vma, addr, pfn, write)
+    if write:
+        pte.folio.dirty = True  # the store dirties the PTE (and so the page)
+    return pte
 
 
 # -- fork and mremap ----------------------------------------------------------------------------

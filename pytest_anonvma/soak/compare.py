@@ -7,14 +7,19 @@ After every step, for each address space (the parent and every fork child):
 * layout tier, against the model of the oracle's own design and era only: the VMA list
   (boundaries, protection, the compared flags of :data:`~pytest_anonvma.soak.observe.LAYOUT_FLAGS`).
 
-One difference is legitimate between designs and is not reported: whether ``fork`` copied the
-page tables of a VMA holding present pages but no guard markers is each design's
-``vma_needs_copy`` decision (the RFC designs skip the copy after a whole-VMA guard remove, for
+Some differences are legitimate between designs and are not reported (an mremap that goes two
+ways is the other one, :mod:`pytest_anonvma.soak.drive`). Whether ``fork`` copied the page
+tables of a VMA holding present pages but no guard markers is each design's ``vma_needs_copy``
+decision (the RFC designs skip the copy after a whole-VMA guard remove, for
 example, where VM_MAYBE_GUARD keeps copying). A child page that is present on one side and
 empty on the other right after the fork that made it is *loose*: a difference ``P``/``.`` there
 is ignored until the two sides first agree on the page (a touch faults it in on both, a
-``dontneed`` empties it on both); any other difference on it is reported. Fork children of
-the oracle's design are compared strictly.
+``dontneed`` empties it on both); an ``mremap`` carries it along. Fault-around spreads it:
+a read fault of file memory maps the cached pages next to the faulting one, clipped to its
+VMA, so a touch that faults on one side only (of a loose page), or of a page whose VMA the
+two designs merged differently, makes the present/empty differences it leaves nearby loose
+too. Any other difference on a loose page is reported. The model of the oracle's own design
+is compared strictly.
 
 The comparisons reuse the generated cases' oracles (:mod:`pytest_anonvma.generate.oracles`), so
 each complaint carries the case steps that state the oracle's side and a shrunk sequence prints
@@ -27,7 +32,8 @@ import dataclasses
 import re
 from collections.abc import Iterable
 
-from pytest_anonvma.cases.steps import Action, VmaField, format_prot
+from pytest_anonvma.cases.arena import page_addr
+from pytest_anonvma.cases.steps import Action, Mremap, VmaField, format_prot
 from pytest_anonvma.generate.oracles import (
     Finding,
     outcome_findings,
@@ -35,9 +41,11 @@ from pytest_anonvma.generate.oracles import (
     vma_findings,
 )
 from pytest_anonvma.generate.perform import Outcome
+from pytest_anonvma.model.memory import FAULT_AROUND_PAGES
 from pytest_anonvma.soak.observe import Observation
 
-__all__ = ["disagreements", "loose_after_fork", "prot_findings"]
+__all__ = ["disagreements", "loose_after_fork", "loose_after_touch", "move_loose",
+           "prot_findings"]
 
 _EITHER = frozenset("P.")
 #: the generated-case oracles call their oracle "the reference"; the soak's is named instead
@@ -60,6 +68,43 @@ def loose_after_fork(parent: tuple[str, str], child: tuple[str, str],
         if got != want and {got, want} == _EITHER
         and (page in loose or parent[0][page] == parent[1][page] == "P")
     }
+
+
+def _vma_extent(observed: Observation, page: int) -> tuple[int, int] | None:
+    """The boundaries of the VMA holding arena ``page`` (None: unmapped or not observed)."""
+    addr = page_addr(page)
+    vmas = observed.layout.vmas if observed.layout is not None else ()
+    return next(((v.start, v.end) for v in vmas if v.start <= addr < v.end), None)
+
+
+def loose_after_touch(touched: range, got: Observation, want: Observation,
+                      loose: set[int]) -> set[int]:
+    """Loose pages after a touch (or populate) of ``touched``. A read fault of file memory
+    also maps the cached pages around it (``do_fault_around``: the
+    :data:`FAULT_AROUND_PAGES`-aligned block, clipped to the VMA). When a touched page was
+    loose (the touch may have faulted on one side only) or its VMA has other boundaries on the
+    two sides (the designs merged differently), pages of those blocks now present on one side
+    only are loose too."""
+    if not any(page in loose or _vma_extent(got, page) != _vma_extent(want, page)
+               for page in touched):
+        return loose
+    block = FAULT_AROUND_PAGES
+    around = {first - first % block + i for first in touched for i in range(block)}
+    mine, theirs = got.states, want.states
+    return loose | {p for p in around if p < len(mine) and mine[p] != theirs[p]
+                    and {mine[p], theirs[p]} == _EITHER}
+
+
+def move_loose(loose: set[int], step: Mremap) -> set[int]:
+    """Loose pages after ``step`` succeeded on both sides: a move carries them along (the page
+    tables move), a shrink drops those in the cut tail."""
+    keep = min(step.count, step.new_count)
+    if step.fixed is None:
+        return {p for p in loose if not step.first + keep <= p < step.first + step.count}
+    old = range(step.first, step.first + step.count)
+    target = range(step.fixed, step.fixed + step.new_count)
+    moved = {step.fixed + p - step.first for p in loose if 0 <= p - step.first < keep}
+    return {p for p in loose if p not in old and p not in target} | moved
 
 
 def _settle(got: str, want: str, loose: set[int]) -> str:

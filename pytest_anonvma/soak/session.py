@@ -17,17 +17,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pytest_anonvma.cases.corpus import Case
-from pytest_anonvma.cases.runner import mm_design
+from pytest_anonvma.cases.runner import mm_design, mm_era
 from pytest_anonvma.cases.steps import Action
 from pytest_anonvma.contract import MM
-from pytest_anonvma.generate.generator import WINDOW, generate_case
+from pytest_anonvma.generate.generator import KINDS, WINDOW, generate_case
 from pytest_anonvma.generate.lockstep import StepFailure
 from pytest_anonvma.generate.reproduce import failure_case
 from pytest_anonvma.generate.shrink import shrink
 from pytest_anonvma.soak.drive import SoakRun, first_disagreement
 from pytest_anonvma.soak.observe import LAYOUT_FLAGS
 
-__all__ = ["Disagreement", "Soak", "SoakResult", "soak_case_id"]
+__all__ = ["Disagreement", "Soak", "SoakResult", "family_of", "soak_case_id"]
 
 
 def soak_case_id(seed: int, n: int) -> str:
@@ -53,6 +53,9 @@ class Disagreement:
     model_case: Case | None
     #: every model's first disagreement on the original sequence, by label
     originals: Mapping[str, StepFailure] = field(default_factory=dict)
+    #: False if a replay of the sequence on the oracle and that model alone agreed (the
+    #: disagreement is then reported unshrunk: a nondeterministic oracle or model)
+    reproduced: bool = True
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,8 @@ class SoakResult:
     steps: int
     disagreements: tuple[Disagreement, ...]
     seconds: float
+    #: (sequence, model) pairs where the model parted from the oracle on a design difference
+    parted: int = 0
 
     def summary(self) -> str:
         """``N sequences, M steps, K disagreements in T s (X seq/s)``."""
@@ -75,37 +80,35 @@ class Soak:
     """The oracle and the models a soak compares, and how.
 
     ``oracle`` and each model (label -> factory) give fresh address spaces; ``oracle_name``
-    names the oracle in messages; ``width`` arena pages are compared; ``steps`` and ``kinds``
-    are passed to the generator (None: its defaults).
+    names the oracle in messages; ``width`` arena pages are compared; ``flags`` are the VMA
+    flags compared with the model of the oracle's design; ``length`` and ``kinds`` are passed
+    to the generator (:func:`~pytest_anonvma.generate.generator.generate_case`).
     """
 
     def __init__(self, oracle: Callable[[], MM], models: Mapping[str, Callable[[], MM]],
                  oracle_name: str = "live", width: int = WINDOW,
-                 flags: frozenset[str] = LAYOUT_FLAGS, steps: int | None = None,
-                 kinds: Sequence[str] | None = None) -> None:
+                 flags: frozenset[str] = LAYOUT_FLAGS, length: int | None = None,
+                 kinds: Sequence[str] = KINDS) -> None:
         if not models:
             raise ValueError("soak: no models to compare")
         self.oracle, self.models, self.oracle_name = oracle, dict(models), oracle_name
-        self.width, self.flags, self.steps, self.kinds = width, flags, steps, kinds
+        self.width, self.flags, self.length, self.kinds = width, flags, length, tuple(kinds)
+        #: the oracle's design family (layout-tier cases are written for it)
+        self.oracle_design = family_of(oracle)[0]
 
     def sequence(self, seed: int, n: int) -> Case:
         """Generated sequence ``n`` of ``seed``."""
-        options: dict[str, object] = {}
-        if self.steps is not None:
-            options["steps"] = self.steps
-        if self.kinds is not None:
-            options["kinds"] = tuple(self.kinds)
-        return generate_case(seed, n, **options)  # type: ignore[arg-type]
+        return generate_case(seed, n, self.length, self.kinds)
 
-    def play(self, actions: Sequence[Action]) -> tuple[int, dict[str, StepFailure]]:
-        """Play ``actions`` on the oracle and every model: steps played, each model's first
-        disagreement (stops early once every model has disagreed)."""
+    def play(self, actions: Sequence[Action]) -> SoakRun:
+        """Play ``actions`` on the oracle and every model (stopping early once no model is
+        compared any more); the finished run (closed), for its failures and partings."""
         with SoakRun(self.oracle, self.models, self.width, self.oracle_name, self.flags) as run:
             for action in actions:
                 run.step(action)
-                if not run.agreeing:
+                if not run.comparing:
                     break
-            return run.steps, run.failures
+        return run
 
     def _check(self, oracle: Callable[[], MM], model: Callable[[], MM],
                oracle_name: str) -> Callable[[Sequence[Action]], StepFailure | None]:
@@ -120,41 +123,48 @@ class Soak:
         label = min(originals, key=lambda name: originals[name].index)
         model = self.models[label]
         actions = [step for step in sequence.steps if isinstance(step, Action)]
-        shrunk, failure = shrink(actions, self._check(self.oracle, model, self.oracle_name))
-        oracle_design = _design_of(self.oracle)
+        try:
+            shrunk, failure = shrink(actions, self._check(self.oracle, model, self.oracle_name))
+        except ValueError:  # it did not happen again on a replay: report it as it was
+            failure = originals[label]
+            shrunk, reproduced = actions[: failure.index + 1], False
+        else:
+            reproduced = True
         case_id = soak_case_id(seed, n)
-        source = (f"python -m pytest_anonvma soak --seed {seed} --start {n} --sequences 1 "
-                  f"(generated case {sequence.id}, shrunk)")
+        source = (f"python -m pytest_anonvma soak: generated sequence {sequence.id} (seed {seed}, "
+                  f"sequence {n}) on {self.oracle_name} and {label}, shrunk")
         case = failure_case(
             failure, case_id,
             f"Soak sequence {n} of seed {seed}: {label} disagrees with {self.oracle_name}: "
-            f"{failure.first.message}.", source, oracle_design)
+            f"{failure.first.message}.", source, self.oracle_design)
         flipped = self._check(model, self.oracle, label)(shrunk)
         model_case = None if flipped is None else failure_case(
             flipped, case_id,
             f"Soak sequence {n} of seed {seed}, as {label} expects it; a kernel that disagrees "
-            f"fails it: {flipped.first.message}.", source, oracle_design)
-        return Disagreement(seed, n, sequence, label, failure, case, model_case, dict(originals))
+            f"fails it: {flipped.first.message}.", source, self.oracle_design)
+        return Disagreement(seed, n, sequence, label, failure, case, model_case, dict(originals),
+                            reproduced)
 
     def run(self, seed: int, count: int, start: int = 0,
             report: Callable[[Disagreement], None] | None = None) -> SoakResult:
         """Soak sequences ``start .. start+count-1`` of ``seed``; ``report`` is called with each
         disagreement as soon as it is shrunk."""
         began = time.perf_counter()
-        steps, found = 0, []
+        steps, parted, found = 0, 0, []
         for n in range(start, start + count):
             sequence = self.sequence(seed, n)
-            played, failures = self.play([s for s in sequence.steps if isinstance(s, Action)])
-            steps += played
-            if failures:
-                disagreement = self.explain(seed, n, sequence, failures)
+            run = self.play([s for s in sequence.steps if isinstance(s, Action)])
+            steps += run.steps
+            parted += len(run.parted)
+            if run.failures:
+                disagreement = self.explain(seed, n, sequence, run.failures)
                 found.append(disagreement)
                 if report is not None:
                     report(disagreement)
-        return SoakResult(count, steps, tuple(found), time.perf_counter() - began)
+        return SoakResult(count, steps, tuple(found), time.perf_counter() - began, parted)
 
 
-def _design_of(factory: Callable[[], MM]) -> str:
-    """The design family of the address spaces ``factory`` gives."""
+def family_of(factory: Callable[[], MM]) -> tuple[str, str | None]:
+    """The design family and era of the address spaces ``factory`` gives."""
     with factory() as mm:
-        return mm_design(mm)
+        return mm_design(mm), mm_era(mm)

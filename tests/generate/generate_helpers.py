@@ -7,12 +7,13 @@ of the kernel through the public contract only, so the tests can show which orac
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from typing import Any
 
 from pytest_anonvma.cases.arena import page_addr
 from pytest_anonvma.cases.steps import Action, parse_steps
 from pytest_anonvma.constants import MADV_GUARD_INSTALL, MADV_GUARD_REMOVE, PAGE_SIZE
-from pytest_anonvma.contract import MemoryFault, PageState
+from pytest_anonvma.contract import MemoryFault, PageState, VMAInfo
 from pytest_anonvma.model.engine import ModelMM
 
 #: arena pages the toys look at
@@ -112,3 +113,29 @@ class BrokenValidate(Toy):
         self.inner.validate()
         if self.unmapped:
             raise AssertionError("toy: maple tree out of order")
+
+
+class RfcV1ClaimingReference(Toy):
+    """rfc-v1 presenting itself as the reference design: its merges drop ANON_VMA_UNFAULTED."""
+
+    design = "reference"
+
+    def __init__(self, inner: ModelMM | None = None, family: list[Toy] | None = None) -> None:
+        super().__init__(inner if inner is not None else ModelMM("rfc-v1"), family)
+
+
+class SplitsEveryVma(Toy):
+    """The reference design, but vmas() shows every VMA of two or more pages cut after its
+    first page (a layout no kernel produces)."""
+
+    design = "reference"
+
+    def vmas(self) -> list[VMAInfo]:
+        out = []
+        for vma in self.inner.vmas():
+            if vma.end - vma.start >= 2 * PAGE_SIZE:
+                cut = vma.start + PAGE_SIZE
+                out += [dataclasses.replace(vma, end=cut), dataclasses.replace(vma, start=cut)]
+            else:
+                out.append(vma)
+        return out

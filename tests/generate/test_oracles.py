@@ -23,7 +23,7 @@ from generate_helpers import (
 
 from pytest_anonvma import registry
 from pytest_anonvma.generate.generator import generated_cases
-from pytest_anonvma.generate.lockstep import first_failure
+from pytest_anonvma.generate.lockstep import Lockstep, first_failure
 from pytest_anonvma.generate.oracles import marker_bounds
 from pytest_anonvma.generate.perform import OK, Outcome
 from pytest_anonvma.generate.shadow import Shadow
@@ -285,3 +285,28 @@ def test_rfc_v1_fails_generated_cases() -> None:
     """rfc-v1 loses markers through merges (spec section 4): generated cases show it."""
     factory = registry.resolve("rfc-v1")
     assert any(first_failure(c.steps, factory) for c in generated_cases(99, 40))
+
+
+PARTING = """
+    mmap 14 1 rw anon
+    mmap 18 2 rw anon
+    guard 18 1
+    mremap 18 2 -> 2 maymove fixed 15
+    mremap 14 3 -> 3 maymove fixed 7
+    read 8
+"""
+
+
+def test_designs_parting_ways_on_mremap_is_not_a_failure() -> None:
+    """copy_vma gives a moved anonymous VMA without an anon_vma the pgoff of its new address,
+    so the reference merges it with its left neighbour; baseline prepared an anon_vma at the
+    guard install, keeps the old pgoff and does not merge (mm/vma.c copy_vma; spec section 3:
+    baseline merges less). An mremap over both then succeeds only on the reference (EFAULT on
+    baseline across two VMAs, mremap(2)). The differential stops there, blaming nobody; the
+    invariants go on (the read of a page that moved nowhere faults on baseline)."""
+    with Lockstep(registry.resolve("baseline"), 24) as run:
+        findings = [run.step(step) for step in actions(PARTING)]
+        assert findings == [[]] * 6
+        assert run.parted is not None and run.parted.startswith(
+            "'mremap 14 3 -> 3 maymove fixed 7' gave -> EFAULT here and ok on the reference")
+        assert run.history[-1][1].result == "SIGSEGV"

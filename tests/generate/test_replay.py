@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from generate_helpers import NoCopyOnWrite
+from generate_helpers import NoCopyOnWrite, RfcV1ClaimingReference, SplitsEveryVma, actions
 
 from pytest_anonvma import registry
 from pytest_anonvma.cases.corpus import Case, load_corpus, parse_cases
@@ -19,12 +19,14 @@ from pytest_anonvma.cases.runner import CaseFailure, run_case
 from pytest_anonvma.generate.check import GeneratedCaseFailure, check_generated
 from pytest_anonvma.generate.explorer import ExplorationFailure, explore
 from pytest_anonvma.generate.generator import generated_cases
+from pytest_anonvma.generate.lockstep import first_failure
 from pytest_anonvma.generate.profiles import (
     CI_PROFILE,
     DEEP_PROFILE,
     explorer_settings,
     register_profiles,
 )
+from pytest_anonvma.generate.reproduce import failure_case
 
 SEED = 914670907
 
@@ -75,11 +77,11 @@ def test_saved_failure_loads_through_the_corpus(tmp_path: Path) -> None:
     _replays(saved, "rfc-v1", ("reference",))
 
 
-def test_toy_failure_replays_with_its_read_value() -> None:
-    """A data bug's case ends in the read that returns the wrong byte."""
+def test_toy_failure_replays() -> None:
+    """A toy without copy-on-write (a child's write lands in the parent): its shrunk case
+    replays through the runner, failing on the toy, passing on the reference."""
     failure = _first_failure("no-cow", NoCopyOnWrite)
-    last = failure.case.steps[-1].format()
-    assert last.startswith(("read ", "in child: read ", "in child2: read ")) and "==" in last
+    assert any(step.mm != "parent" for step in failure.case.steps)  # it needs the fork
     with pytest.raises(CaseFailure):
         run_case(failure.case, NoCopyOnWrite, "no-cow")  # type: ignore[arg-type]
     run_case(failure.case, registry.resolve("reference"), "reference")
@@ -89,7 +91,7 @@ def test_explorer_failure_is_saved_and_replays_as_a_curated_case(tmp_path: Path)
     """The explorer finds rfc-v1's hazard, writes the shrunk program into the directory, and
     that file loads through the corpus loader and replays through the runner."""
     with pytest.raises(ExplorationFailure) as info:
-        explore(registry.resolve("rfc-v1"), "rfc-v1", "rfc-v1", 7,
+        explore(registry.resolve("rfc-v1"), "rfc-v1", "rfc-v1", 2,
                 explorer_settings(None, 30), tmp_path)
     saved = info.value.saved
     assert saved is not None and saved.parent == tmp_path
@@ -97,7 +99,7 @@ def test_explorer_failure_is_saved_and_replays_as_a_curated_case(tmp_path: Path)
     corpus = load_corpus([tmp_path])
     assert corpus.errors == {}
     (case,) = corpus.cases
-    assert case.id == "explore-rfc-v1-7"
+    assert case.id == "explore-rfc-v1-2"
     _replays(case, "rfc-v1", ("reference", "maybe-guard"))
 
 
@@ -119,3 +121,40 @@ def test_profiles() -> None:
     assert deep.stateful_step_count > ci.stateful_step_count
     assert explorer_settings(DEEP_PROFILE, 7).max_examples == 7
     assert explorer_settings("default", None).derandomize
+
+
+MERGE = """
+    mmap 0 2 rw anon
+    mprotect 1 1 r
+    guard 1 1
+    mprotect 1 1 rw
+"""
+
+
+def test_same_family_patch_state_is_compared() -> None:
+    """An implementation claiming the reference design is held to its patch-tier state: after
+    the mprotect merge the survivor must carry ANON_VMA_UNFAULTED (the reference's deviation
+    from rfc-v1, spec section 3). The printed case is a patch-tier case for that design."""
+    failure = first_failure(actions(MERGE), RfcV1ClaimingReference)
+    assert failure is not None and failure.index == 3
+    assert failure.first.tier == "patch"
+    case = failure_case(failure, "toy-patch", "about", "source", "reference")
+    assert [s.format() for s in case.steps[4:]] == ["vma 0 anon_vma_flags = 1"]
+    assert case.tier == "patch" and case.designs == frozenset({"reference"})
+    (parsed,), problems = parse_cases(case.format(), "toy.toml")
+    assert problems == []
+    with pytest.raises(CaseFailure):
+        run_case(parsed, RfcV1ClaimingReference, "toy")  # type: ignore[arg-type]
+    run_case(parsed, registry.resolve("reference"), "reference")
+
+
+def test_same_family_layout_is_compared() -> None:
+    """The layout (VMA boundaries) of an implementation claiming the reference design must be
+    the reference's; the printed case states the reference's layout diagram."""
+    failure = first_failure(actions("mmap 2 3 rw anon"), SplitsEveryVma)
+    assert failure is not None and failure.first.tier == "layout"
+    case = failure_case(failure, "toy-layout", "about", "source", "reference")
+    assert case.steps[-1].format() == 'layout "  AAA"'
+    with pytest.raises(CaseFailure):
+        run_case(case, SplitsEveryVma, "toy")  # type: ignore[arg-type]
+    run_case(case, registry.resolve("reference"), "reference")

@@ -181,7 +181,7 @@ def test_hanging_implementation(toy: pytest.Pytester, impl: str) -> None:
         [f"E   *ImplementationTimeout: implementation 'toyimpl:{impl}' did not finish the call"
          f" of test_map[[]toyimpl:{impl}[]] within 0.5s (--anonvma-timeout=0.5)"]
     )
-    assert result.duration < 10
+    assert result.duration < 30
 
 
 def test_crashing_implementation_under_xdist(toy: pytest.Pytester) -> None:

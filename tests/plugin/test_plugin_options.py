@@ -159,6 +159,8 @@ def test_random_seed_is_printed_and_used(pytester: pytest.Pytester) -> None:
         ("--anonvma-timeout=soon", "--anonvma-timeout: expected seconds, got 'soon'"),
         ("--anonvma-timeout=-3", "--anonvma-timeout: expected seconds >= 0, got '-3'"),
         ("--anonvma-report=r.txt", "--anonvma-report: 'r.txt' must end in .json, .html, .md"),
+        ("--anonvma-report=test_show.py/r.json",
+         "--anonvma-report: cannot create the directory of 'test_show.py/r.json': File exists"),
         ("--anonvma-xfail-file=missing.txt",
          "--anonvma-xfail-file: cannot read 'missing.txt': No such file or directory"),
     ],
@@ -167,4 +169,5 @@ def test_bad_values_are_one_line_usage_errors(
     pytester: pytest.Pytester, option: str, message: str
 ) -> None:
     """Each bad value: exit code 4 and one line naming the option."""
+    pytester.makepyfile(test_show=SHOW_SETTINGS)
     one_line_usage_error(pytester.runpytest(option), f"ERROR: {message}")
