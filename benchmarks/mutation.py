@@ -1,11 +1,12 @@
 """Mutation testing of the engine and design modules against the project's suite (not a test).
 
-Every mutant (``benchmarks/mutate/operators.py``: flipped comparisons, negated conditions,
-and/or swaps, dropped statements, replaced constants, +/- and bit-operation changes) is applied
-in memory, one at a time, in a fresh process; the suite (``mutate/checks.py``) runs cheapest
-check first against the bundled designs the module can affect and stops at the first outcome
-that differs from the unmutated tree's. Prints ``K of N mutants killed (P%)`` and every
-survivor as ``file:line: operator: original -> mutated``.
+Every mutant (``mutate/operators.py``: flipped comparisons, negated conditions, and/or swaps,
+dropped statements, replaced constants, +/- and bit-operation changes) is applied in memory,
+one at a time, in a fresh process, to a snapshot of the tree taken when the run starts; the
+suite (``mutate/checks.py``) runs cheapest check first against the bundled designs the module
+can affect and stops at the first outcome that differs from the unmutated snapshot's. Prints
+``K of N mutants killed (P%)`` and every survivor as ``file:line: operator: original ->
+mutated``.
 
 Usage::
 
@@ -22,6 +23,7 @@ import fnmatch
 import json
 import random
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -31,6 +33,7 @@ from mutate.checks import SUITES, Plan, affected_designs
 from mutate.operators import OPERATORS, Mutant, find_mutants, iter_sources
 from mutate.pool import Job, Pool, elapsed, limits_from
 from mutate.report import Result, summary, to_json
+from mutate.snapshot import changed_files, take_snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 #: the engine and design modules
@@ -70,23 +73,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _matches(path: Path, pattern: str) -> bool:
-    rel = path.relative_to(ROOT).as_posix()
+def _matches(path: Path, root: Path, pattern: str) -> bool:
+    rel = path.relative_to(root).as_posix()
     module = rel[:-3].replace("/", ".")
     return any(
         fnmatch.fnmatch(name, pattern) or name.endswith(pattern) for name in (rel, module)
     )
 
 
-def select_mutants(args: argparse.Namespace) -> list[Mutant]:
+def select_mutants(args: argparse.Namespace, root: Path) -> list[Mutant]:
     """The mutants the options ask for, in deterministic order (path, then source order)."""
-    files = list(iter_sources(ROOT, DEFAULT_MODULES))
+    files = list(iter_sources(root, DEFAULT_MODULES))
     for pattern in args.module:
-        if not any(_matches(path, pattern) for path in files):
+        if not any(_matches(path, root, pattern) for path in files):
             sys.exit(f"mutation.py: --module {pattern!r} matches no engine or design module")
     if args.module:
-        files = [p for p in files if any(_matches(p, pat) for pat in args.module)]
-    mutants = [m for path in files for m in find_mutants(path, ROOT)]
+        files = [p for p in files if any(_matches(p, root, pat) for pat in args.module)]
+    mutants = [m for path in files for m in find_mutants(path, root)]
     if args.operator:
         mutants = [m for m in mutants if m.operator in args.operator]
     if args.sample and args.sample < len(mutants):
@@ -106,9 +109,17 @@ def baselines(pool: Pool, plans: list[Plan]) -> dict[Plan, dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the mutation test; print the summary."""
+    """Run the mutation test on a snapshot of the tree; print the summary."""
     args = parse_args(argv)
-    mutants = select_mutants(args)
+    with tempfile.TemporaryDirectory(prefix="anonvma-mutation-") as scratch:
+        snapshot = take_snapshot(ROOT, Path(scratch))
+        sys.path.insert(0, str(snapshot))
+        return run(args, snapshot)
+
+
+def run(args: argparse.Namespace, snapshot: Path) -> int:
+    """List or evaluate the selected mutants of ``snapshot`` (a copy of the tree)."""
+    mutants = select_mutants(args, snapshot)
     if args.list:
         for mutant in mutants:
             print(mutant.describe())
@@ -116,10 +127,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     started = time.monotonic()
     plans = {
-        module: Plan(affected_designs(module), args.suite, str(ROOT))
+        module: Plan(affected_designs(module), args.suite, str(snapshot))
         for module in sorted({m.module for m in mutants})
     }
-    pool = Pool(args.jobs)
+    pool = Pool(args.jobs, [str(snapshot)])
     base = baselines(pool, sorted(set(plans.values()), key=lambda p: p.designs))
     for plan, answer in base.items():
         expected = sum(len(ids) for ids in answer["failing"].values())
@@ -144,6 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"mutation run: {len(mutants)} mutants ({scope}) of {modules} modules; "
           f"suite {args.suite}; {args.jobs} jobs; {elapsed(started)} wall")
     print(summary(results))
+    changed = changed_files(ROOT, snapshot)
+    if changed:
+        print(f"note: {len(changed)} file(s) changed in the tree during the run; the figures "
+              f"are for the snapshot taken at its start: {', '.join(changed)}")
     if args.json:
         meta = {"scope": scope, "suite": args.suite, "jobs": args.jobs,
                 "wall_seconds": round(time.monotonic() - started, 1)}

@@ -12,14 +12,23 @@ import pytest
 
 from pytest_anonvma.cases.corpus import Case
 from pytest_anonvma.cases.runner import case_applies, run_case
+from pytest_anonvma.live.export_c import write_c
+from pytest_anonvma.options import get_settings
 from pytest_anonvma.selection import Implementation
 
 from .bundled import case_params
 
 
 @pytest.mark.parametrize("case", case_params())
-def test_case(anonvma_impl: Implementation, case: Case) -> None:
-    """Run one case on the implementation; the expectations are the case file's."""
+def test_case(anonvma_impl: Implementation, case: Case, request: pytest.FixtureRequest) -> None:
+    """Run one case on the implementation; the expectations are the case file's.
+
+    With ``--anonvma-export-c=DIR`` the case is also written as ``DIR/<id>.c``, a standalone C
+    reproducer for a real kernel.
+    """
+    export_dir = get_settings(request.config).export_c
+    if export_dir is not None:
+        write_c(case, export_dir)
     reason = case_applies(case, anonvma_impl.design, anonvma_impl.era)
     if reason:
         pytest.skip(reason)

@@ -14,6 +14,7 @@ import pytest
 from pytest_anonvma.cases.corpus import Case
 from pytest_anonvma.generate.check import GeneratedCaseFailure, check_generated
 from pytest_anonvma.generate.generator import generated_cases
+from pytest_anonvma.live.export_c import write_c
 from pytest_anonvma.options import get_settings
 from pytest_anonvma.selection import Implementation
 
@@ -36,13 +37,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def test_generated(anonvma_impl: Implementation, generated_case: Case,
                    request: pytest.FixtureRequest) -> None:
-    """Play the case on the implementation and the reference; every oracle must hold."""
+    """Play the case on the implementation and the reference; every oracle must hold.
+
+    A failure's shrunk case is also written as a C reproducer with ``--anonvma-export-c=DIR``.
+    """
     settings = get_settings(request.config)
     try:
         check_generated(generated_case, anonvma_impl.factory, anonvma_impl.name,
                         anonvma_impl.design, settings.seed, settings.save_failures)
     except GeneratedCaseFailure as failure:
         report = str(failure)
+        if settings.export_c is not None:
+            report += f"\nC reproducer: {write_c(failure.case, settings.export_c)}"
     else:
         return
     pytest.fail(report, pytrace=False)

@@ -9,14 +9,14 @@ from typing import Any
 
 from pytest_anonvma.contract import MM
 
-__all__ = ["ENTRY_POINT_GROUP", "ERAS", "implementations", "load", "resolve"]
+__all__ = ["BUNDLED_DESIGNS", "ENTRY_POINT_GROUP", "ERAS", "implementations", "load", "resolve"]
 
 #: third-party packages register zero-argument MM factories under this entry-point group
 ENTRY_POINT_GROUP = "pytest_anonvma.implementations"
 ERAS = ("2025-03", "6.18")
 
-#: bundled designs and the era each is native to
-_BUNDLED_DESIGNS = {
+#: the bundled designs and the era each is native to
+BUNDLED_DESIGNS = {
     "baseline": "2025-03",
     "rfc-v1": "2025-03",
     "reference": "2025-03",
@@ -49,7 +49,7 @@ def implementations() -> dict[str, Callable[[], MM]]:
     its non-native era is available through :func:`load` as ``"name@era"``.
     """
     impls: dict[str, Callable[[], MM]] = {
-        name: _design_factory(name, era) for name, era in _BUNDLED_DESIGNS.items()
+        name: _design_factory(name, era) for name, era in BUNDLED_DESIGNS.items()
     }
     impls["live"] = _live_factory
     for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
@@ -83,7 +83,7 @@ def resolve(spec: str) -> Callable[[], MM]:
     if spec in impls:
         return impls[spec]
     name, sep, era = spec.partition("@")
-    if sep and name in _BUNDLED_DESIGNS:
+    if sep and name in BUNDLED_DESIGNS:
         if era not in ERAS:
             raise LookupError(f"unknown era {era!r} in {spec!r}; known eras: {', '.join(ERAS)}")
         return _design_factory(name, era)

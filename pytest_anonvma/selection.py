@@ -20,7 +20,7 @@ __all__ = [
 ]
 
 #: the four bundled designs, in report order (``--anonvma-impl=all`` starts with them)
-BUNDLED: tuple[str, ...] = tuple(registry._BUNDLED_DESIGNS)
+BUNDLED: tuple[str, ...] = tuple(registry.BUNDLED_DESIGNS)
 #: the era assumed for a model without an ``era`` attribute (the patch's own)
 DEFAULT_ERA = "2025-03"
 #: the design assumed for a model without a ``design`` attribute
@@ -146,6 +146,11 @@ def hook_implementations(config: pytest.Config) -> dict[str, Callable[[], MM]]:
         config.hook.pytest_anonvma_implementations(config=config)
     )
     for result in results:
+        if result is not None and not isinstance(result, Mapping):
+            raise pytest.UsageError(
+                "pytest_anonvma_implementations must return {name: factory}, "
+                f"not {type(result).__name__}"
+            )
         for name, factory in (result or {}).items():
             if name in merged and merged[name] is not factory:
                 raise pytest.UsageError(

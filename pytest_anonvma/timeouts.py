@@ -92,12 +92,15 @@ class _Watchdog(threading.Thread):
         super().__init__(name="anonvma-watchdog", daemon=True)
         self.cond = threading.Condition()
         self.jobs: set[_Job] = set()
+        #: when the watchdog wakes up next (it is woken early only for an earlier job)
+        self.wake_at = float("inf")
 
     def arm(self, job: _Job) -> None:
         """Watch ``job`` until :meth:`disarm`."""
         with self.cond:
             self.jobs.add(job)
-            self.cond.notify()
+            if job.due < self.wake_at:
+                self.cond.notify()
 
     def disarm(self, job: _Job) -> None:
         """Stop watching ``job`` (its body ended)."""
@@ -110,8 +113,9 @@ class _Watchdog(threading.Thread):
                 now = time.monotonic()
                 for job in [job for job in self.jobs if job.due <= now]:
                     self._escalate(job, now)
-                waits = [job.due - now for job in self.jobs]
-                self.cond.wait(min(waits) if waits else None)
+                wait = min((job.due - now for job in self.jobs), default=None)
+                self.wake_at = float("inf") if wait is None else now + wait
+                self.cond.wait(wait)
 
     def _escalate(self, job: _Job, now: float) -> None:
         if job.stage == 2:

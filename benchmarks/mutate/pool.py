@@ -54,10 +54,10 @@ def limits_from(durations: dict[str, float], floor: float, factor: float) -> dic
 class _Worker:
     """One worker subprocess and the pipe to it."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: Sequence[str]) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(BENCHMARKS), env.get("PYTHONPATH", "")) if p
+            p for p in (str(BENCHMARKS), *path, env.get("PYTHONPATH", "")) if p
         )
         env["PYTHONHASHSEED"] = "0"
         env["PYTHONDONTWRITEBYTECODE"] = "1"
@@ -67,6 +67,7 @@ class _Worker:
             stdout=subprocess.PIPE,
             text=True,
             env=env,
+            cwd=BENCHMARKS,  # ``-m`` puts the cwd first on sys.path: never the tree's root
         )
 
     def ask(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -88,10 +89,14 @@ class _Worker:
 
 
 class Pool:
-    """``jobs`` workers; :meth:`run` evaluates a list of jobs and returns answers in order."""
+    """``jobs`` workers; :meth:`run` evaluates a list of jobs and returns answers in order.
 
-    def __init__(self, jobs: int) -> None:
+    ``path``: directories put first on the workers' ``PYTHONPATH`` (a snapshot of the tree).
+    """
+
+    def __init__(self, jobs: int, path: Sequence[str] = ()) -> None:
         self.jobs = max(1, jobs)
+        self.path = tuple(path)
 
     def run(
         self,
@@ -105,7 +110,7 @@ class Pool:
         errors: list[BaseException] = []
 
         def drive() -> None:
-            worker = _Worker()
+            worker = _Worker(self.path)
             try:
                 while not errors:
                     with lock:

@@ -19,6 +19,7 @@ Run as ``python -m mutate.worker`` with ``benchmarks/`` on ``PYTHONPATH``.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import select
@@ -81,6 +82,10 @@ def _child(request: dict[str, Any], fd: int) -> None:
         except Exception as exc:
             done("killed", IMPORT_STAGE, f"{type(exc).__name__}: {exc}")
             return
+    package = importlib.import_module("pytest_anonvma").__file__ or ""
+    if not Path(package).resolve().is_relative_to(Path(plan.root).resolve()):
+        done("error", IMPORT_STAGE, f"pytest_anonvma imported from {package}, not {plan.root}")
+        return
     durations[IMPORT_STAGE] = time.monotonic() - started
     for stage in plan.stages():
         _send(fd, {"stage": stage})

@@ -13,6 +13,7 @@ exits 1: a finding can be sent to kernel developers as is.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -56,7 +57,7 @@ from pytest_anonvma.live.build import c_source, touch_header
 from pytest_anonvma.live.mm import KERNEL_CAPABILITIES
 from pytest_anonvma.live.procfs import SMAPS_FLAGS
 
-__all__ = ["KERNEL_DESIGN", "KERNEL_ERA", "add_export_c_command", "export_c"]
+__all__ = ["KERNEL_DESIGN", "KERNEL_ERA", "add_export_c_command", "export_c", "write_c"]
 
 #: the design and era the running kernel carries (6.18: the sticky VM_MAYBE_GUARD flag)
 KERNEL_DESIGN = "maybe-guard"
@@ -373,6 +374,20 @@ def export_c(case: Case, design: str = KERNEL_DESIGN, era: str = KERNEL_ERA) -> 
     return "\n".join(lines)
 
 
+def write_c(case: Case, directory: Path, design: str = KERNEL_DESIGN, era: str = KERNEL_ERA) -> Path:
+    """Write ``export_c(case)`` to ``directory/<case id>.c`` atomically; returns the path.
+
+    Atomic (a temporary file renamed into place) because several xdist workers may export the
+    same case at once (``--anonvma-export-c``).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / f"{case.id}.c"
+    tmp = directory / f".{case.id}.c.{os.getpid()}.tmp"
+    tmp.write_text(export_c(case, design, era), encoding="utf-8")
+    os.replace(tmp, target)
+    return target
+
+
 # --- the export-c command ------------------------------------------------------------------------
 
 
@@ -407,9 +422,7 @@ def _run_command(args: argparse.Namespace) -> int:
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     for case in cases:
-        target = out / f"{case.id}.c"
-        target.write_text(export_c(case, args.design, args.era), encoding="utf-8")
-        print(target)
+        print(write_c(case, out, args.design, args.era))
     return 0
 
 

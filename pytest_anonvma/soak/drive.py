@@ -22,7 +22,17 @@ from dataclasses import dataclass, field
 
 from pytest_anonvma.cases.arena import page_addr
 from pytest_anonvma.cases.runner import mm_design, mm_era
-from pytest_anonvma.cases.steps import Action, Fork, Madvise, Mremap, Touch
+from pytest_anonvma.cases.steps import (
+    Action,
+    Fork,
+    Madvise,
+    Mlock,
+    Mmap,
+    Mremap,
+    Munlock,
+    RangeAction,
+    Touch,
+)
 from pytest_anonvma.contract import MM
 from pytest_anonvma.generate.lockstep import StepFailure
 from pytest_anonvma.generate.oracles import Finding
@@ -70,11 +80,24 @@ class _Side:
         return self.failure is None and self.parted is None
 
 
+def _populates(action: RangeAction) -> bool:
+    """Does this call fault its range in (a populate advice, MAP_POPULATE, mlock)?"""
+    if isinstance(action, Madvise):
+        return action.advice.startswith("populate")
+    if isinstance(action, Mmap):
+        return action.populate
+    return isinstance(action, Mlock) and not isinstance(action, Munlock)
+
+
 def _touched(action: Action) -> range | None:
-    """The pages ``action`` faults in (a touch, or a populate advice); None for the others."""
+    """The pages ``action`` may fault in: a touch, a populating call, or the target of an
+    mremap (a VM_LOCKED mapping that grows is populated); None for the others."""
     if isinstance(action, Touch):
         return range(action.first, action.last + 1)
-    if isinstance(action, Madvise) and action.advice.startswith("populate"):
+    if isinstance(action, Mremap):
+        first = action.first if action.fixed is None else action.fixed
+        return range(first, first + action.new_count)
+    if isinstance(action, RangeAction) and _populates(action):
         return range(action.first, action.first + action.count)
     return None
 
@@ -197,16 +220,17 @@ class SoakRun:
                      observed: dict[str, Observation],
                      expected: dict[str, Observation]) -> None:
         """New loose pages of a fork child, loose pages carried along by an mremap, and those
-        a touch of a loose page may have faulted around."""
+        a touch may have faulted around on one side only."""
         if isinstance(action, Fork) and action.child in observed and action.child in expected:
             parent, child = action.mm, action.child
             side.loose[child] = loose_after_fork(
                 (observed[parent].states, expected[parent].states),
                 (observed[child].states, expected[child].states),
                 side.loose.get(parent, ()))
-        elif isinstance(action, Mremap) and got.ok and want.ok and action.mm in side.loose:
+        if isinstance(action, Mremap) and got.ok and want.ok and action.mm in side.loose:
             side.loose[action.mm] = move_loose(side.loose[action.mm], action)
-        elif (touched := _touched(action)) is not None and action.mm in observed:
+        touched = _touched(action)
+        if touched is not None and action.mm in observed and action.mm in expected:
             side.loose[action.mm] = loose_after_touch(
                 touched, observed[action.mm], expected[action.mm],
                 side.loose.get(action.mm, set()))

@@ -171,3 +171,21 @@ def test_bad_values_are_one_line_usage_errors(
     """Each bad value: exit code 4 and one line naming the option."""
     pytester.makepyfile(test_show=SHOW_SETTINGS)
     one_line_usage_error(pytester.runpytest(option), f"ERROR: {message}")
+
+
+def test_export_c_writes_reproducers(pytester: pytest.Pytester) -> None:
+    """``--anonvma-export-c=DIR`` writes each curated case that runs as ``DIR/<id>.c`` (issue 6:
+    a finding goes to kernel developers as a reproducer) and a failing generated case as its
+    shrunk ``-min.c``; rfc-v1 fails the mprotect-merge hazard (spec section 4), so it runs both."""
+    out = pytester.path / "c-cases"
+    result = pytester.runpytest(
+        "-p", "anonvma", "--anonvma-impl=rfc-v1", "--anonvma-generated=3",
+        f"--anonvma-export-c={out}", "-k", "hazard-mprotect-merge-left or test_generated",
+    )
+    assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
+    written = sorted(p.name for p in out.iterdir())
+    assert "hazard-mprotect-merge-left.c" in written
+    source = (out / "hazard-mprotect-merge-left.c").read_text()
+    assert "int main(void)" in source
+    assert "102 /* MADV_GUARD_INSTALL */" in source
+    assert not [name for name in written if name.endswith(".tmp")]

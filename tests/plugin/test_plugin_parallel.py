@@ -135,3 +135,19 @@ def test_html_and_markdown_reports(toy: pytest.Pytester, tmp_path: Path) -> None
         assert "toyimpl:ToyMM" in text and "conformant" in text
         assert "Failures (2)" in text
         assert "never true" in text and "test_fails[toyimpl:ToyMM]" in text
+
+
+def test_bundled_suite_xdist_equals_serial(pytester: pytest.Pytester) -> None:
+    """The real bundled suite (curated cases and harness port, on reference and rfc-v1 with its
+    bundled xfail list): ``-n 2`` writes exactly the serial report, and no entry is stale."""
+    args = ("-p", "anonvma", "--anonvma-impl=reference,rfc-v1", "--anonvma-generated=20",
+            "-k", "test_case or test_harness or test_generated")
+    pytester.runpytest(*args, "--anonvma-report=serial.json")
+    pytester.runpytest(*args, "-n", "2", "--anonvma-report=parallel.json")
+    serial = read_json(pytester.path / "serial.json")
+    assert serial == read_json(pytester.path / "parallel.json")
+    assert serial["stale_xfail_entries"] == []
+    outcomes_of = {c["test_id"]: c["outcome"] for c in serial["cases"]}
+    assert outcomes_of["test_case[rfc-v1-hazard-mprotect-merge-left]"] == "xfailed"
+    assert outcomes_of["test_case[reference-hazard-mprotect-merge-left]"] == "passed"
+    assert {c["tier"] for c in serial["cases"]} >= {"guard", "layout", "patch", "harness"}

@@ -123,6 +123,26 @@ def test_fault_around_clipped_to_differently_merged_vmas() -> None:
         assert run.sides["baseline"].loose["parent"] == {10}
 
 
+def test_populate_faults_around_in_differently_merged_vmas() -> None:
+    """Live 6.18 (soak seed 4, sequence 3714): in the second child, a new shared memfd
+    mapping at 9..10 merges with the inherited 2..8 on the kernel (VM_MAYBE_GUARD does not
+    block merging) but not on baseline (the inherited VMA has a fork child's anon_vma); the
+    MAP_POPULATE read fault then maps the page-cache page of 3 (written by the other child)
+    only where the VMA reaches it. Loose, not a disagreement."""
+    steps = _actions("memfd s 32\nmmap 2 3 rw shared memfd:s offset 2\n"
+                     "mmap 6 3 rw shared memfd:s offset 6\nguard 6 2\n"
+                     "mmap 5 1 rw shared memfd:s offset 5\nfork as child\nfork as child2\n"
+                     "in child: write 3 0xe1\n"
+                     "in child2: mmap 9 2 rw shared memfd:s offset 9 populate")
+    baseline = registry.resolve("baseline@6.18")
+    with SoakRun(ORACLE, {"baseline": baseline}, WIDTH) as run:
+        for step in steps:
+            assert run.step(step) == {}
+        assert run.oracle.mms["child2"].page(page_addr(3)).char == "P"
+        assert run.sides["baseline"].space.mms["child2"].page(page_addr(3)).char == "."
+        assert run.sides["baseline"].loose["child2"] == {3}
+
+
 def test_mremap_parting_on_different_merges_is_not_a_disagreement() -> None:
     """Live 6.18: the guard install prepares an anon_vma, the RW and R parts stay two VMAs and
     growing the range across them fails with EFAULT. Reference prepares none, they merge back
