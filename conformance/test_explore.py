@@ -11,8 +11,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_anonvma.fixtures import per_test_seed
-from pytest_anonvma.generate.explorer import EXPLORER_NEEDS, ExplorationFailure, explore
-from pytest_anonvma.generate.profiles import explorer_settings
+from pytest_anonvma.generate.generator import EXPLORER_NEEDS
 from pytest_anonvma.options import get_settings
 from pytest_anonvma.selection import Implementation
 
@@ -24,6 +23,10 @@ def test_explore(anonvma_impl: Implementation, request: pytest.FixtureRequest) -
     settings = get_settings(request.config)
     if not settings.explore:
         pytest.skip("the explorer runs with --anonvma-explore")
+    # imported here: hypothesis costs about a second per process, and most runs do not explore
+    from pytest_anonvma.generate.explorer import ExplorationFailure, explore
+    from pytest_anonvma.generate.profiles import explorer_settings
+
     examples = settings.examples if request.config.getoption("anonvma_examples") else None
     profile = request.config.getoption("hypothesis_profile", None)
     rerun = (f"rerun: pytest -p anonvma --anonvma-impl={anonvma_impl.name} --anonvma-explore "

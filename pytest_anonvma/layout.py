@@ -80,7 +80,9 @@ def parse_layout(diagram: str) -> Layout:
     if len(lines) > 1 and _RULER.match(lines[0].strip()):
         lines = lines[1:]
     if len(lines) != 1:
-        raise LayoutError(f"layout {diagram!r}: expected one line of cells (plus an optional ruler)")
+        raise LayoutError(
+            f"layout {diagram!r}: expected one line of cells (plus an optional ruler)"
+        )
     cells = lines[0].rstrip()
     extents: list[tuple[int, int]] = []
     seen: set[str] = set()
@@ -89,7 +91,7 @@ def parse_layout(diagram: str) -> Layout:
         if ch in _HOLE:
             current = ""
             continue
-        if not (ch.isalnum() and ch.isascii() or ch == "*"):
+        if not ((ch.isalnum() and ch.isascii()) or ch == "*"):
             raise LayoutError(f"layout {cells!r}: column {col}: {ch!r} is not a VMA label")
         if ch == current:
             extents[-1] = (extents[-1][0], col + 1)

@@ -32,6 +32,7 @@ from pytest_anonvma.cases.corpus import Case
 from pytest_anonvma.cases.steps import Action, Memfd
 from pytest_anonvma.contract import MM
 from pytest_anonvma.generate.generator import (
+    EXPLORER_NEEDS,
     FILE_PAGES,
     PRIVATE_FILE,
     SHARED_FILE,
@@ -51,8 +52,6 @@ __all__ = [
     "explorer_machine",
 ]
 
-#: the capabilities the explorer's operations use (an implementation lacking one is skipped)
-EXPLORER_NEEDS = frozenset({"pages", "fork", "files", "mremap", "mlock"})
 #: the builder operations the machine's rules play, in the order hypothesis shrinks towards
 OPERATIONS = ("mmap", "guard", "mprotect", "fork", "read", "write", "unguard", "munmap",
               "madvise", "mlock", "mremap", "hazard", "cow")

@@ -41,6 +41,7 @@ from pytest_anonvma.cases.steps import (
 
 __all__ = [
     "CHILDREN",
+    "EXPLORER_NEEDS",
     "FILE_PAGES",
     "KINDS",
     "OTHER_ADVICE",
@@ -71,6 +72,9 @@ OTHER_ADVICE = tuple(sorted(set(ADVICE) - {"guard_install", "guard_remove", "col
 #: unwritten pages always read the file's zeros, whatever the shared one holds)
 SHARED_FILE, PRIVATE_FILE = "s", "p"
 KINDS = ("anon", "shared-anon", "file-shared", "file-private")
+#: the capabilities the explorer's operations use (an implementation lacking one is skipped);
+#: here rather than in the explorer so that collecting it does not import hypothesis
+EXPLORER_NEEDS = frozenset({"pages", "fork", "files", "mremap", "mlock"})
 PROTS = (C.PROT_READ | C.PROT_WRITE, C.PROT_READ, C.PROT_NONE)
 RW = C.PROT_READ | C.PROT_WRITE
 

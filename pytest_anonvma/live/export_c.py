@@ -374,7 +374,9 @@ def export_c(case: Case, design: str = KERNEL_DESIGN, era: str = KERNEL_ERA) -> 
     return "\n".join(lines)
 
 
-def write_c(case: Case, directory: Path, design: str = KERNEL_DESIGN, era: str = KERNEL_ERA) -> Path:
+def write_c(
+    case: Case, directory: Path, design: str = KERNEL_DESIGN, era: str = KERNEL_ERA
+) -> Path:
     """Write ``export_c(case)`` to ``directory/<case id>.c`` atomically; returns the path.
 
     Atomic (a temporary file renamed into place) because several xdist workers may export the
