@@ -163,3 +163,21 @@ def test_disagreement_that_does_not_replay_is_reported_unshrunk() -> None:
     assert found.failure is found.originals["flaky"]
     assert len(found.case.steps) > found.failure.index  # the prefix up to the disagreement
     assert "NOT shrunk" in disagreement_report(found, "mg", "rerun")
+
+
+def test_sequences_are_the_generated_cases_restricted_as_asked() -> None:
+    """Sequence ``n`` of seed ``S`` is generated case ``gen-S-n`` (the plugin's, unchanged by
+    default); ``--steps`` fixes its operations, ``--memory`` the memory its mmaps map."""
+    from pytest_anonvma.cases.steps import Memfd, Mmap
+    from pytest_anonvma.generate.generator import generate_case
+    from pytest_anonvma.soak.cli import MEMORY
+
+    oracle, models = registry.resolve("maybe-guard"), {"m": registry.resolve("reference")}
+    assert Soak(oracle, models).sequence(9, 4) == generate_case(9, 4)
+    for memory, shared_ok in (("private", False), ("anonymous", True)):
+        soak = Soak(oracle, models, length=7, kinds=MEMORY[memory])
+        for n in range(20):
+            steps = soak.sequence(9, n).steps
+            assert len([s for s in steps if not isinstance(s, Memfd)]) == 7
+            mmaps = [s for s in steps if isinstance(s, Mmap)]
+            assert all(s.file is None and (shared_ok or not s.shared) for s in mmaps)
