@@ -115,8 +115,9 @@ def parse_smaps(text: str) -> Iterator[MapsEntry]:
 def file_name(path: str) -> str | None:
     """The contract's ``VMAInfo.file``: the memfd name, another file's path, None if anonymous.
 
-    Shared anonymous mappings (``/dev/zero (deleted)``, inode of the internal shmem file) and
-    pseudo-names such as ``[heap]`` or ``[anon:...]`` count as anonymous.
+    Shared anonymous mappings show ``/dev/zero (deleted)`` (the kernel's internal shmem file) and
+    are ``/dev/zero``, as the contract says; pseudo-names such as ``[heap]`` or ``[anon:...]``
+    count as anonymous.
     """
     if not path or path.startswith("["):
         return None
@@ -124,8 +125,6 @@ def file_name(path: str) -> str | None:
         path = path[: -len(_DELETED)]
     if path.startswith(_MEMFD_PREFIX):
         return path[len(_MEMFD_PREFIX):]
-    if path == "/dev/zero":
-        return None
     return path
 
 

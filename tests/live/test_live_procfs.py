@@ -96,14 +96,16 @@ def test_every_model_flag_name_has_its_smaps_mnemonic() -> None:
         ("", None),
         ("[heap]", None),
         ("[anon:arena]", None),
-        ("/dev/zero (deleted)", None),
+        ("/dev/zero (deleted)", "/dev/zero"),
         ("/memfd:a (deleted)", "a"),
         ("/memfd:with space (deleted)", "with space"),
         ("/usr/lib/libc.so.6", "/usr/lib/libc.so.6"),
     ],
 )
 def test_file_name(path: str, expected: str | None) -> None:
-    """memfd paths print as '/memfd:NAME (deleted)'; shared anonymous memory as /dev/zero."""
+    """memfd paths print as "/memfd:NAME (deleted)"; shared anonymous memory as
+    "/dev/zero (deleted)", which the contract names "/dev/zero" (mm/shmem.c's shmem_zero_setup
+    names the file dev/zero)."""
     assert file_name(path) == expected
 
 
