@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from mutate.checks import Plan, affected_designs, pytest_args, run_corpus
+from mutate.checks import Plan, affected_designs, pytest_args, run_corpus, run_generated
 from mutate.operators import find_mutants
 from mutate.pool import Job, Pool
 
@@ -100,3 +100,23 @@ def test_answers_come_back_in_job_order_with_two_workers() -> None:
     answers = Pool(2).run([Job(None, plan) for plan in plans])
     assert [a["id"] for a in answers] == [0, 1, 2, 3]
     assert [sorted(a["failing"]) for a in answers] == [[f"corpus:{d}"] for d in ALL]
+
+
+def test_generated_stage_fails_the_cases_check_generated_fails() -> None:
+    """The generated stage skips the shrinking but must fail exactly the cases that
+    ``conformance/test_generated.py``'s ``check_generated`` fails (rfc-v1 fails some: spec
+    section 4's hazards are what the generator aims at)."""
+    from pytest_anonvma import registry
+    from pytest_anonvma.generate.check import GeneratedCaseFailure, check_generated
+    from pytest_anonvma.generate.generator import generated_cases
+    from pytest_anonvma.options import DEFAULT_GENERATED, default_seed
+
+    factory = registry.resolve("rfc-v1")
+    expected = set()
+    for case in generated_cases(default_seed(), DEFAULT_GENERATED):
+        try:
+            check_generated(case, factory, "rfc-v1", "rfc-v1", default_seed())
+        except GeneratedCaseFailure:
+            expected.add(case.id)
+    assert expected
+    assert run_generated("rfc-v1", None).failing == expected
