@@ -1,32 +1,45 @@
-"""Scenarios of the kernel's userland VMA tests that are the same in both trees.
+"""Scenarios of the kernel's userland VMA tests, written once for the two ported trees.
 
 ``tools/testing/vma/vma.c`` at 6ab2d9c7 (v6.14, with the RFC's patch 1) and ``tests/merge.c``,
 ``tests/vma.c``, ``tests/mmap.c`` at 334fbe73 (the latest tree) share these tests up to the
-spelling of flags (``vm_flags_t`` masks versus ``vma_flags_t`` bitmaps) and of the attach helper;
-the era modules ``test_harness_v6_14`` and ``test_harness_6_18`` run them under the kernel's
-names. Every C ``ASSERT_*`` has an ``assert`` here in the same order; the C comments' diagrams are
-checked as layouts, following the VMA bounds the C asserts where a diagram is off by a page.
-``merge_new`` takes the latest tree's sticky-flag parameters; with all of them False it is the
-v6.14 test (the sticky checks are conditional on them, as in the C).
+spelling of flags (``vm_flags_t`` masks versus ``vma_flags_t`` bitmaps) and of a few steps, which
+:class:`Tree` names; a scenario where those steps occur takes the tree. The era modules
+``test_harness_v6_14`` and ``test_harness_6_18`` run each scenario under the kernel's test name.
+``scenario_merge_new`` and ``scenario_merge_existing`` take the latest tree's sticky-flag
+parameters; with all of them False they are the v6.14 tests (the sticky checks are conditional
+on them, as in the C).
+
+Every C ``ASSERT_*`` has an ``assert`` here in the same order; where the C repeats a block with
+other numbers, a table of those numbers drives one loop. The C comments' diagrams are checked as
+layouts, following the VMA bounds the C asserts where a diagram is off by a page.
 """
 
 from __future__ import annotations
 
+import errno
+import itertools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from pytest_anonvma.constants import PAGE_SIZE
 from pytest_anonvma.harness import (
     alloc_and_link_vma,
     alloc_vma,
     cleanup_mm,
     dummy_close,
+    expand_existing,
     harness_layout,
     merge_existing,
     merge_new,
+    reset_dummy_anon_vma,
     try_merge_new_vma,
+    vma_set_dummy_anon_vma,
     vma_write_started,
     vmg_set_range,
+    vmg_set_range_anon_vma,
 )
 from pytest_anonvma.internals import VMAInternals
 from pytest_anonvma.model.mm_types import (
@@ -44,6 +57,63 @@ from pytest_anonvma.model.mm_types import (
 
 #: ``VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE``, the flags of every harness VMA
 FLAGS = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE
+
+#: a harness merge helper: ``merge_new`` or ``merge_existing``
+Merge = Callable[[VMAInternals, Any], Any]
+
+
+@dataclass(frozen=True)
+class Tree:
+    """The steps the two ported trees spell differently."""
+
+    #: the latest tree (334fbe73); False for v6.14 (6ab2d9c7 with the RFC's patch 1)
+    latest: bool
+
+    def set_expand_vma(self, vmg: Any, vma: Any) -> None:
+        """Name the VMA ``vma_expand`` grows: ``vmg.middle`` (v6.14), ``vmg.target`` (latest)."""
+        if self.latest:
+            vmg.target = vma
+        else:
+            vmg.middle = vma
+
+    def set_range_anon_vma(
+        self, h: VMAInternals, vmg: Any, start: int, end: int, pgoff: int, flags: int
+    ) -> None:
+        """The range of a merge whose VMA holds the dummy anon_vma: the latest tree also hands
+        the merge that anon_vma (``vmg_set_range_anon_vma``); v6.14 sets the range alone."""
+        if self.latest:
+            vmg_set_range_anon_vma(h, vmg, start, end, pgoff, flags, h.dummy_anon_vma)
+        else:
+            vmg_set_range(h, vmg, start, end, pgoff, flags)
+
+    def give_dummy_anon_vma(self, h: VMAInternals, vma: Any) -> None:
+        """Give ``vma`` the dummy anon_vma: with a one-link chain (``vma_set_dummy_anon_vma``,
+        latest) or the pointer alone (``vma_set_anon_vma``, the RFC's v6.14)."""
+        if self.latest:
+            vma_set_dummy_anon_vma(h, vma)
+        else:
+            h.vma_set_anon_vma(vma, h.dummy_anon_vma)
+
+
+#: v6.14 and the latest tree
+V6_14 = Tree(latest=False)
+LATEST = Tree(latest=True)
+
+
+def link_vmas(
+    h: VMAInternals, diagram: str, flags: Mapping[str, int] | None = None
+) -> dict[str, Any]:
+    """Allocate and link one VMA per letter of ``diagram`` (one character a page from address 0,
+    pgoff its first page, as in every harness setup), in address order: the VMAs by letter.
+    ``flags`` gives each letter's flags (default: :data:`FLAGS` for all)."""
+    vmas: dict[str, Any] = {}
+    for label, cells in itertools.groupby(enumerate(diagram), key=lambda cell: cell[1]):
+        pages = [page for page, _ in cells]
+        if label != " ":
+            start, end = pages[0] * PAGE_SIZE, (pages[-1] + 1) * PAGE_SIZE
+            vma_flags = FLAGS if flags is None else flags[label]
+            vmas[label] = alloc_and_link_vma(h, start, end, pages[0], vma_flags)
+    return vmas
 
 
 def scenario_simple_merge(h: VMAInternals) -> None:
@@ -78,16 +148,27 @@ def scenario_simple_modify(h: VMAInternals) -> None:
     assert vma.vm_pgoff == 1
     assert harness_layout(h, 3) == "ABC"
 
-    first, second, third = h.vmas()
-    assert first.vm_start == 0
-    assert first.vm_end == 0x1000
-    assert first.vm_pgoff == 0
-    assert second.vm_start == 0x1000
-    assert second.vm_end == 0x2000
-    assert second.vm_pgoff == 1
-    assert third.vm_start == 0x2000
-    assert third.vm_end == 0x3000
-    assert third.vm_pgoff == 2
+    # The C walks the three parts with vma_next.
+    parts = ((0, 0x1000, 0), (0x1000, 0x2000, 1), (0x2000, 0x3000, 2))
+    for part, (start, end, pgoff) in zip(h.vmas(), parts, strict=True):
+        assert part.vm_start == start
+        assert part.vm_end == end
+        assert part.vm_pgoff == pgoff
+
+
+def scenario_simple_expand(h: VMAInternals, tree: Tree) -> None:
+    """vma_expand grows [0, 0x1000) to [0, 0x3000) (the VMA is ``vmg.middle`` in v6.14,
+    ``vmg.target`` in the latest tree)."""
+    vma = alloc_vma(h, 0, 0x1000, 0, FLAGS)
+    vmg = h.vmg(0, 0x3000, 0, 0)
+    tree.set_expand_vma(vmg, vma)
+    assert h.vma_link(vma) == 0
+
+    assert expand_existing(h, vmg) == 0
+    assert vma.vm_start == 0
+    assert vma.vm_end == 0x3000
+    assert vma.vm_pgoff == 0
+    assert harness_layout(h, 3) == "AAA"
 
 
 def scenario_simple_shrink(h: VMAInternals) -> None:
@@ -115,24 +196,20 @@ def scenario_merge_new(
     vm_ops = dummy_close(h)
     flags = FLAGS | VM_STICKY if is_sticky else FLAGS
 
-    def sticky(vma: Any) -> bool:
-        return bool(vma.vm_flags & VM_STICKY)
-
-    vma_a = alloc_and_link_vma(h, 0, 0x2000, 0, flags)
-    assert vma_a is not None
-    if a_is_sticky:
-        h.vm_flags_reset(vma_a, vma_a.vm_flags | VM_STICKY)
-    h.vma_add_dummy_avc(vma_a)  # one avc each, so anon_vma duplication can be tested
-    vma_b = alloc_and_link_vma(h, 0x3000, 0x4000, 3, flags)
-    assert vma_b is not None
-    if b_is_sticky:
-        h.vm_flags_reset(vma_b, vma_b.vm_flags | VM_STICKY)
-    h.vma_add_dummy_avc(vma_b)
-    vma_c = alloc_and_link_vma(h, 0xB000, 0xC000, 0xB, flags)
-    assert vma_c is not None
-    if c_is_sticky:
-        h.vm_flags_reset(vma_c, vma_c.vm_flags | VM_STICKY)
-    h.vma_add_dummy_avc(vma_c)
+    linked, sticky_vmas = [], []
+    for start, end, pgoff, vma_is_sticky in (
+        (0, 0x2000, 0, a_is_sticky),
+        (0x3000, 0x4000, 3, b_is_sticky),
+        (0xB000, 0xC000, 0xB, c_is_sticky),
+    ):
+        vma = alloc_and_link_vma(h, start, end, pgoff, flags)
+        assert vma is not None
+        if vma_is_sticky:
+            h.vm_flags_reset(vma, vma.vm_flags | VM_STICKY)
+            sticky_vmas.append(vma)
+        h.vma_add_dummy_avc(vma)  # one avc each, so anon_vma duplication can be tested
+        linked.append(vma)
+    vma_a, vma_b, vma_c = linked
     assert harness_layout(h, 13) == "AA B       C"
 
     # NO merge:  AA B   **  C
@@ -143,94 +220,52 @@ def scenario_merge_new(
     assert h.map_count == 4
     assert harness_layout(h, 13) == "AA B   DD  C"
 
+    def merge(
+        new: tuple[int, int, int], joins: tuple[Any, ...], spans: tuple[int, ...], map_count: int
+    ) -> None:
+        """Merge the new range ``new`` (start, end, pgoff) with the VMAs ``joins``: the first of
+        them (prev, where there are two) grows to ``spans``, holds the dummy anon_vma, was
+        written, and is sticky if the range or a VMA it joined was; ``map_count`` VMAs are left."""
+        vma, merged = try_merge_new_vma(h, vmg, *new, flags)
+        assert vma is joins[0]
+        assert merged
+        assert vma.vm_start == spans[0]
+        assert vma.vm_end == spans[1]
+        assert vma.vm_pgoff == spans[2]
+        assert h.vma_anon_vma(vma) is h.dummy_anon_vma
+        assert vma_write_started(h, vma)
+        assert h.map_count == map_count
+        if is_sticky or any(joined is vma for joined in joins for vma in sticky_vmas):
+            assert vma.vm_flags & VM_STICKY
+
     # Merge BOTH sides:  AA*B   DD  C  (A's close hook has no impact: A is not removed)
     h.vma_set_vm_ops(vma_a, vm_ops)
     h.vma_set_anon_vma(vma_b, h.dummy_anon_vma)
-    vma, merged = try_merge_new_vma(h, vmg, 0x2000, 0x3000, 2, flags)
-    assert vma is vma_a
-    assert merged
-    assert vma.vm_start == 0
-    assert vma.vm_end == 0x4000
-    assert vma.vm_pgoff == 0
-    assert h.vma_anon_vma(vma) is h.dummy_anon_vma
-    assert vma_write_started(h, vma)
-    assert h.map_count == 3
-    if is_sticky or a_is_sticky or b_is_sticky:
-        assert sticky(vma)
+    merge((0x2000, 0x3000, 2), joins=(vma_a, vma_b), spans=(0, 0x4000, 0), map_count=3)
     assert harness_layout(h, 13) == "AAAA   DD  C"
 
     # Merge to PREVIOUS VMA:  AAAA*  DD  C
-    vma, merged = try_merge_new_vma(h, vmg, 0x4000, 0x5000, 4, flags)
-    assert vma is vma_a
-    assert merged
-    assert vma.vm_start == 0
-    assert vma.vm_end == 0x5000
-    assert vma.vm_pgoff == 0
-    assert h.vma_anon_vma(vma) is h.dummy_anon_vma
-    assert vma_write_started(h, vma)
-    assert h.map_count == 3
-    if is_sticky or a_is_sticky:
-        assert sticky(vma)
+    merge((0x4000, 0x5000, 4), joins=(vma_a,), spans=(0, 0x5000, 0), map_count=3)
     assert harness_layout(h, 13) == "AAAAA  DD  C"
 
     # Merge to NEXT VMA:  AAAAA *DD  C  (D's close hook has no impact: D is not removed)
     h.vma_set_anon_vma(vma_d, h.dummy_anon_vma)
     h.vma_set_vm_ops(vma_d, vm_ops)
-    vma, merged = try_merge_new_vma(h, vmg, 0x6000, 0x7000, 6, flags)
-    assert vma is vma_d
-    assert merged
-    assert vma.vm_start == 0x6000
-    assert vma.vm_end == 0x9000
-    assert vma.vm_pgoff == 6
-    assert h.vma_anon_vma(vma) is h.dummy_anon_vma
-    assert vma_write_started(h, vma)
-    assert h.map_count == 3
-    if is_sticky:
-        assert sticky(vma)
+    merge((0x6000, 0x7000, 6), joins=(vma_d,), spans=(0x6000, 0x9000, 6), map_count=3)
     assert harness_layout(h, 13) == "AAAAA DDD  C"
 
     # Merge BOTH sides:  AAAAA*DDD  C  (D loses its close hook, else it could not be removed)
     h.vma_set_vm_ops(vma_d, None)
-    vma, merged = try_merge_new_vma(h, vmg, 0x5000, 0x6000, 5, flags)
-    assert vma is vma_a
-    assert merged
-    assert vma.vm_start == 0
-    assert vma.vm_end == 0x9000
-    assert vma.vm_pgoff == 0
-    assert h.vma_anon_vma(vma) is h.dummy_anon_vma
-    assert vma_write_started(h, vma)
-    assert h.map_count == 2
-    if is_sticky or a_is_sticky:
-        assert sticky(vma)
+    merge((0x5000, 0x6000, 5), joins=(vma_a, vma_d), spans=(0, 0x9000, 0), map_count=2)
     assert harness_layout(h, 13) == "AAAAAAAAA  C"
 
     # Merge to NEXT VMA:  AAAAAAAAA *C
     h.vma_set_anon_vma(vma_c, h.dummy_anon_vma)
-    vma, merged = try_merge_new_vma(h, vmg, 0xA000, 0xB000, 0xA, flags)
-    assert vma is vma_c
-    assert merged
-    assert vma.vm_start == 0xA000
-    assert vma.vm_end == 0xC000
-    assert vma.vm_pgoff == 0xA
-    assert h.vma_anon_vma(vma) is h.dummy_anon_vma
-    assert vma_write_started(h, vma)
-    assert h.map_count == 2
-    if is_sticky or c_is_sticky:
-        assert sticky(vma)
+    merge((0xA000, 0xB000, 0xA), joins=(vma_c,), spans=(0xA000, 0xC000, 0xA), map_count=2)
     assert harness_layout(h, 13) == "AAAAAAAAA CC"
 
     # Merge BOTH sides:  AAAAAAAAA*CC
-    vma, merged = try_merge_new_vma(h, vmg, 0x9000, 0xA000, 0x9, flags)
-    assert vma is vma_a
-    assert merged
-    assert vma.vm_start == 0
-    assert vma.vm_end == 0xC000
-    assert vma.vm_pgoff == 0
-    assert h.vma_anon_vma(vma) is h.dummy_anon_vma
-    assert vma_write_started(h, vma)
-    assert h.map_count == 1
-    if is_sticky or a_is_sticky or c_is_sticky:
-        assert sticky(vma)
+    merge((0x9000, 0xA000, 0x9), joins=(vma_a, vma_c), spans=(0, 0xC000, 0), map_count=1)
 
     # Final state:  AAAAAAAAAAAA
     assert harness_layout(h, 13) == "AAAAAAAAAAAA"
@@ -258,99 +293,66 @@ def scenario_vma_merge_special_flags(h: VMAInternals) -> None:
     assert vma_left is not None
     assert harness_layout(h, 5) == "AAA"
 
+    def refused(merge: Merge) -> None:
+        """With each special flag on vma_left and the range, ``merge`` does not merge."""
+        for special_flag in special_flags:
+            h.vm_flags_reset(vma_left, FLAGS | special_flag)
+            vmg.flags = FLAGS | special_flag
+            assert merge(h, vmg) is None
+            assert vmg.state == h.VMA_MERGE_NOMERGE
+
     # 1. A new range  AAA*  that would merge but for the special flag.
     vmg_set_range(h, vmg, 0x3000, 0x4000, 3, FLAGS)
-    for special_flag in special_flags:
-        h.vm_flags_reset(vma_left, FLAGS | special_flag)
-        vmg.flags = FLAGS | special_flag
-        vma = merge_new(h, vmg)
-        assert vma is None
-        assert vmg.state == h.VMA_MERGE_NOMERGE
+    refused(merge_new)
 
     # 2. Modifying  AAAB  in a way that would merge but for the special flag.
     vma = alloc_and_link_vma(h, 0x3000, 0x4000, 3, FLAGS)
     assert vma is not None
     vmg.middle = vma
-    for special_flag in special_flags:
-        h.vm_flags_reset(vma_left, FLAGS | special_flag)
-        vmg.flags = FLAGS | special_flag
-        vma = merge_existing(h, vmg)
-        assert vma is None
-        assert vmg.state == h.VMA_MERGE_NOMERGE
+    refused(merge_existing)
     assert harness_layout(h, 5) == "AAAB"
 
     cleanup_mm(h)
 
 
 def scenario_vma_merge_with_close(h: VMAInternals) -> None:
-    """A VMA with a close hook is never removed by a merge: five cases."""
+    """A VMA with a close hook is never removed by a merge: five cases, each a range
+    [0x3000, 0x5000) (pgoff 3) between prev ``P`` at 0 and next ``N`` at 0x5000."""
     vmg = h.vmg()
     vm_ops = dummy_close(h)
 
-    # New range, next has close: only prev extends.  PPP**NNNN -> PPPPPNNNN
-    vma_prev = alloc_and_link_vma(h, 0, 0x3000, 0, FLAGS)
-    vma_next = alloc_and_link_vma(h, 0x5000, 0x9000, 5, FLAGS)
-    h.vma_set_vm_ops(vma_next, vm_ops)
-    vmg_set_range(h, vmg, 0x3000, 0x5000, 3, FLAGS)
-    assert merge_new(h, vmg) is vma_prev
-    assert vmg.state == h.VMA_MERGE_SUCCESS
-    assert vma_prev.vm_start == 0
-    assert vma_prev.vm_end == 0x5000
-    assert vma_prev.vm_pgoff == 0
-    assert harness_layout(h, 9) == "PPPPPNNNN"
-    assert cleanup_mm(h) == 2
-
-    # Modified VMA with close would be removed merging into prev: no merge.  PPPVV
-    vma_prev = alloc_and_link_vma(h, 0, 0x3000, 0, FLAGS)
-    vma = alloc_and_link_vma(h, 0x3000, 0x5000, 3, FLAGS)
-    h.vma_set_vm_ops(vma, vm_ops)
-    vmg_set_range(h, vmg, 0x3000, 0x5000, 3, FLAGS)
-    vmg.prev = vma_prev
-    vmg.middle = vma
-    assert merge_existing(h, vmg) is None
-    assert vmg.state == h.VMA_MERGE_NOMERGE
-    assert harness_layout(h, 9) == "PPPVV"
-    assert cleanup_mm(h) == 2
-
-    # Mirrored with next.  VVNNNN
-    vma = alloc_and_link_vma(h, 0x3000, 0x5000, 3, FLAGS)
-    vma_next = alloc_and_link_vma(h, 0x5000, 0x9000, 5, FLAGS)
-    h.vma_set_vm_ops(vma, vm_ops)
-    vmg_set_range(h, vmg, 0x3000, 0x5000, 3, FLAGS)
-    vmg.middle = vma
-    assert merge_existing(h, vmg) is None
-    assert vmg.state == h.VMA_MERGE_NOMERGE
-    assert harness_layout(h, 9) == "   VVNNNN"
-    assert cleanup_mm(h) == 2
-
-    # Merging both sides, the modified VMA has close: no merge.  PPPVVNNNN
-    vma_prev = alloc_and_link_vma(h, 0, 0x3000, 0, FLAGS)
-    vma = alloc_and_link_vma(h, 0x3000, 0x5000, 3, FLAGS)
-    vma_next = alloc_and_link_vma(h, 0x5000, 0x9000, 5, FLAGS)
-    h.vma_set_vm_ops(vma, vm_ops)
-    vmg_set_range(h, vmg, 0x3000, 0x5000, 3, FLAGS)
-    vmg.prev = vma_prev
-    vmg.middle = vma
-    assert merge_existing(h, vmg) is None
-    assert vmg.state == h.VMA_MERGE_NOMERGE
-    assert harness_layout(h, 9) == "PPPVVNNNN"
-    assert cleanup_mm(h) == 3
-
-    # Merging both sides, next has close: reduced to prev + vma.  PPPVVNNNN -> PPPPPNNNN
-    vma_prev = alloc_and_link_vma(h, 0, 0x3000, 0, FLAGS)
-    vma = alloc_and_link_vma(h, 0x3000, 0x5000, 3, FLAGS)
-    vma_next = alloc_and_link_vma(h, 0x5000, 0x9000, 5, FLAGS)
-    h.vma_set_vm_ops(vma_next, vm_ops)
-    vmg_set_range(h, vmg, 0x3000, 0x5000, 3, FLAGS)
-    vmg.prev = vma_prev
-    vmg.middle = vma
-    assert merge_existing(h, vmg) is vma_prev
-    assert vmg.state == h.VMA_MERGE_SUCCESS
-    assert vma_prev.vm_start == 0
-    assert vma_prev.vm_end == 0x5000
-    assert vma_prev.vm_pgoff == 0
-    assert harness_layout(h, 9) == "PPPPPNNNN"
-    assert cleanup_mm(h) == 2
+    # (VMAs linked, the one with a close hook, the merge, does prev grow to [0, 0x5000) pgoff 0
+    # (else nothing merges), the layout after, VMAs freed)
+    for before, close, merge, prev_grows, after, freed in (
+        # New range, next has close: only prev extends.  PPP**NNNN -> PPPPPNNNN
+        ("PPP  NNNN", "N", merge_new, True, "PPPPPNNNN", 2),
+        # Modified VMA with close would be removed merging into prev: no merge.  PPPVV
+        ("PPPVV", "V", merge_existing, False, "PPPVV", 2),
+        # Mirrored with next.  VVNNNN
+        ("   VVNNNN", "V", merge_existing, False, "   VVNNNN", 2),
+        # Merging both sides, the modified VMA has close: no merge.  PPPVVNNNN
+        ("PPPVVNNNN", "V", merge_existing, False, "PPPVVNNNN", 3),
+        # Merging both sides, next has close: reduced to prev + vma.  PPPVVNNNN -> PPPPPNNNN
+        ("PPPVVNNNN", "N", merge_existing, True, "PPPPPNNNN", 2),
+    ):
+        vmas = link_vmas(h, before)
+        h.vma_set_vm_ops(vmas[close], vm_ops)
+        vmg_set_range(h, vmg, 0x3000, 0x5000, 3, FLAGS)
+        if merge is merge_existing:
+            vmg.prev = vmas.get("P")
+            vmg.middle = vmas["V"]
+        if prev_grows:
+            vma_prev = vmas["P"]
+            assert merge(h, vmg) is vma_prev
+            assert vmg.state == h.VMA_MERGE_SUCCESS
+            assert vma_prev.vm_start == 0
+            assert vma_prev.vm_end == 0x5000
+            assert vma_prev.vm_pgoff == 0
+        else:
+            assert merge(h, vmg) is None
+            assert vmg.state == h.VMA_MERGE_NOMERGE
+        assert harness_layout(h, 9) == after
+        assert cleanup_mm(h) == freed
 
 
 def scenario_vma_merge_new_with_close(h: VMAInternals) -> None:
@@ -377,6 +379,204 @@ def scenario_vma_merge_new_with_close(h: VMAInternals) -> None:
     cleanup_mm(h)
 
 
+#: The five merges of ``test_merge_existing``, prev ``P``, the modified VMA ``V``, next ``N``:
+#: (VMAs linked, those with a close hook (no impact: none is removed), the modified range
+#: (start, end, pgoff), vmg.prev, the survivor and its (start, end, pgoff), what is left of V
+#: where it shrinks, the VMAs left, the layout after)
+MERGE_EXISTING: tuple[tuple[Any, ...], ...] = (
+    # Merge right, partial span:  <-> over  VVVVNNN  ->  VNNNNNN
+    ("  VVVVNNN", "VN", (0x3000, 0x6000, 3), "V",
+     "N", (0x3000, 0x9000, 3), (0x2000, 0x3000, 2), 2, "  VNNNNNN"),
+    # Merge right, full span:  <--> over  VVVVNNN  ->  NNNNNNN  (vma is deleted)
+    ("  VVVVNNN", "N", (0x2000, 0x6000, 2), None,
+     "N", (0x2000, 0x9000, 2), None, 1, "  NNNNNNN"),
+    # Merge left, partial span:  <-> over  PPPVVVV  ->  PPPPPPV
+    ("PPPVVVV", "PV", (0x3000, 0x6000, 3), "P",
+     "P", (0, 0x6000, 0), (0x6000, 0x7000, 6), 2, "PPPPPPV"),
+    # Merge left, full span:  <--> over  PPPVVVV  ->  PPPPPPP  (vma is deleted)
+    ("PPPVVVV", "P", (0x3000, 0x7000, 3), "P",
+     "P", (0, 0x7000, 0), None, 1, "PPPPPPP"),
+    # Merge both:  <--> over  PPPVVVVNNN  ->  PPPPPPPPPP  (vma and next are deleted)
+    ("PPPVVVVNN", "P", (0x3000, 0x7000, 3), "P",
+     "P", (0, 0x9000, 0), None, 1, "PPPPPPPPP"),
+)  # fmt: skip
+
+
+def scenario_merge_existing(
+    h: VMAInternals,
+    tree: Tree,
+    prev_is_sticky: bool = False,
+    middle_is_sticky: bool = False,
+    next_is_sticky: bool = False,
+) -> None:
+    """Right partial, right full, left partial, left full and both-sides merges of a modified
+    range (:data:`MERGE_EXISTING`), with sticky flags on prev, middle and next in the latest tree,
+    and six ranges inside a VMA that cannot merge."""
+    flags = {
+        "P": FLAGS | VM_STICKY if prev_is_sticky else FLAGS,
+        "V": FLAGS | VM_STICKY if middle_is_sticky else FLAGS,
+        "N": FLAGS | VM_STICKY if next_is_sticky else FLAGS,
+    }
+    vmg = h.vmg()
+    vm_ops = dummy_close(h)
+
+    for before, close, modified, prev, survivor, spans, shrunk, left, after in MERGE_EXISTING:
+        vmas = link_vmas(h, before, flags)
+        for label in close:
+            h.vma_set_vm_ops(vmas[label], vm_ops)
+        start, end, pgoff = modified
+        tree.set_range_anon_vma(h, vmg, start, end, pgoff, flags["V"])
+        vmg.middle = vmas["V"]
+        vmg.prev = vmas[prev] if prev else None
+        tree.give_dummy_anon_vma(h, vmas["V"])
+        vma = vmas[survivor]
+        assert merge_existing(h, vmg) is vma
+        assert vmg.state == h.VMA_MERGE_SUCCESS
+        assert vma.vm_start == spans[0]
+        assert vma.vm_end == spans[1]
+        assert vma.vm_pgoff == spans[2]
+        assert h.vma_anon_vma(vma) is h.dummy_anon_vma
+        if shrunk is not None:
+            assert vmas["V"].vm_start == shrunk[0]
+            assert vmas["V"].vm_end == shrunk[1]
+            assert vmas["V"].vm_pgoff == shrunk[2]
+        for label in vmas:  # in address order: the survivor and a shrunk vma were written
+            if label == survivor or (label == "V" and shrunk is not None):
+                assert vma_write_started(h, vmas[label])
+        assert h.map_count == left
+        if any(flags[label] & VM_STICKY for label in vmas):  # the survivor takes sticky flags
+            assert vma.vm_flags & VM_STICKY
+        assert harness_layout(h, 10) == after
+        assert cleanup_mm(h) == left
+
+    # Ranges strictly inside vma never merge:  PPPVVVVVNNN
+    vma = link_vmas(h, "PPPVVVVVNN", flags)["V"]
+    for start, end, pgoff in (
+        (0x4000, 0x5000, 4),
+        (0x5000, 0x6000, 5),
+        (0x6000, 0x7000, 6),
+        (0x4000, 0x7000, 4),
+        (0x4000, 0x6000, 4),
+        (0x5000, 0x6000, 5),
+    ):
+        vmg_set_range(h, vmg, start, end, pgoff, flags["V"])
+        vmg.prev = vma
+        vmg.middle = vma
+        assert merge_existing(h, vmg) is None
+        assert vmg.state == h.VMA_MERGE_NOMERGE
+    assert harness_layout(h, 11) == "PPPVVVVVNN"
+    assert cleanup_mm(h) == 3
+
+
+def assert_merges_into_prev_only(
+    h: VMAInternals, vmg: Any, merge: Merge, vma_prev: Any, vma_next: Any
+) -> None:
+    """The outcome both cases of ``test_anon_vma_non_mergeable`` check: ``merge`` joins the range
+    to prev, now [0, 0x7000) pgoff 0 and written, and leaves next, whose anon_vma differs, alone."""
+    assert merge(h, vmg) is vma_prev
+    assert vmg.state == h.VMA_MERGE_SUCCESS
+    assert vma_prev.vm_start == 0
+    assert vma_prev.vm_end == 0x7000
+    assert vma_prev.vm_pgoff == 0
+    assert vma_write_started(h, vma_prev)
+    assert not vma_write_started(h, vma_next)
+
+
+def expand_over_next(h: VMAInternals, tree: Tree, vmg: Any, pgoff: int) -> Any:
+    """Link prev [0, 0x3000) and next [0x3000, 0x5000), next holding the dummy anon_vma, and set
+    ``vmg`` to expand prev over next ([0, 0x5000) at ``pgoff``), as a new-range merge does (in
+    ``test_dup_anon_vma`` and ``test_vmi_prealloc_fail``); prev."""
+    vma_prev = alloc_and_link_vma(h, 0, 0x3000, 0, FLAGS)
+    vma_next = alloc_and_link_vma(h, 0x3000, 0x5000, 3, FLAGS)
+    h.vma_set_anon_vma(vma_next, h.dummy_anon_vma)
+    vmg_set_range(h, vmg, 0, 0x5000, pgoff, FLAGS)
+    tree.set_expand_vma(vmg, vma_prev)
+    vmg.next = vma_next
+    return vma_prev
+
+
+def scenario_dup_anon_vma(h: VMAInternals, tree: Tree) -> None:
+    """Five merges where the surviving VMA must take (clone) the anon_vma of a VMA it absorbs."""
+    vmg = h.vmg()
+    reset_dummy_anon_vma(h)
+
+    # Expanding over next (as a new-range merge does) duplicates next's anon_vma.
+    vma_prev = expand_over_next(h, tree, vmg, 0)
+    assert expand_existing(h, vmg) == 0
+    assert h.vma_anon_vma(vma_prev) is h.dummy_anon_vma  # cloned
+    assert h.vma_anon_vma(vma_prev).was_cloned
+    assert harness_layout(h, 5) == "PPPPP"
+    cleanup_mm(h)
+
+    # Merges of [0x3000, 0x5000) (pgoff 3): (VMAs linked, the one with the anon_vma, vmg.prev,
+    # the survivor and its new (start, end), the layout after)
+    for before, holder, prev, survivor, (start, end), after in (
+        # next has the anon_vma, prev takes it:  prev extend, vma delete, next delete.
+        ("PPPVVNNN", "N", "P", "P", (0, 0x8000), "PPPPPPPP"),
+        # vma has the anon_vma, prev takes it:  prev extend, vma delete, next delete.
+        ("PPPVVNNN", "V", "P", "P", (0, 0x8000), "PPPPPPPP"),
+        # vma has the anon_vma, prev takes it:  prev extend, vma shrink.
+        ("PPPVVVVV", "V", "P", "P", (0, 0x5000), "PPPPPVVV"),
+        # vma has the anon_vma, next takes it:  vma shrink, next extend.
+        ("VVVVVNNN", "V", "V", "N", (0x3000, 0x8000), "VVVNNNNN"),
+    ):
+        vmas = link_vmas(h, before)
+        if holder == "N":
+            h.vma_add_dummy_avc(vmas["N"])  # so the mergeability check passes
+            h.vma_set_anon_vma(vmas["N"], h.dummy_anon_vma)
+        else:
+            if tree.latest:  # the C hands the merge vma's anon_vma from here on
+                h.vmg_set_anon_vma(vmg, h.dummy_anon_vma)
+            tree.give_dummy_anon_vma(h, vmas["V"])
+        vmg_set_range(h, vmg, 0x3000, 0x5000, 3, FLAGS)
+        vmg.prev = vmas[prev]
+        vmg.middle = vmas["V"]
+        vma = vmas[survivor]
+        assert merge_existing(h, vmg) is vma
+        assert vmg.state == h.VMA_MERGE_SUCCESS
+        assert vma.vm_start == start
+        assert vma.vm_end == end
+        assert h.vma_anon_vma(vma) is h.dummy_anon_vma
+        assert h.vma_anon_vma(vma).was_cloned
+        assert harness_layout(h, 8) == after
+        cleanup_mm(h)
+
+
+def scenario_vmi_prealloc_fail(h: VMAInternals, tree: Tree) -> None:
+    """With every tree preallocation failing, a merge returns NULL and an expand -ENOMEM, state
+    ERROR_NOMEM, and the anon_vma already handed to the survivor is unlinked again."""
+    vmg = h.vmg()
+
+    def unlinked_again(vma_prev: Any) -> None:
+        """After the failure: ERROR_NOMEM; prev was given the anon_vma, which was cloned and then
+        unlinked; nothing in the tree changed. Then clean up (which resets fail_prealloc too)."""
+        assert vmg.state == h.VMA_MERGE_ERROR_NOMEM
+        assert h.vma_anon_vma(vma_prev) is h.dummy_anon_vma  # assigned before the failure
+        assert h.dummy_anon_vma.was_cloned
+        assert h.dummy_anon_vma.was_unlinked
+        assert harness_layout(h, 5) == "PPPVV"
+        cleanup_mm(h)
+
+    # Merging vma (with an anon_vma, to be duplicated) into prev.
+    vma_prev = alloc_and_link_vma(h, 0, 0x3000, 0, FLAGS)
+    vma = alloc_and_link_vma(h, 0x3000, 0x5000, 3, FLAGS)
+    h.vma_set_anon_vma(vma, h.dummy_anon_vma)
+    tree.set_range_anon_vma(h, vmg, 0x3000, 0x5000, 3, FLAGS)
+    vmg.prev = vma_prev
+    vmg.middle = vma
+    if tree.latest:
+        vma_set_dummy_anon_vma(h, vma)
+    h.fail_prealloc = True
+    assert merge_existing(h, vmg) is None
+    unlinked_again(vma_prev)
+
+    # The same through vma_expand, which new-range merges use.
+    vma_prev = expand_over_next(h, tree, vmg, 3)
+    h.fail_prealloc = True
+    assert expand_existing(h, vmg) == -errno.ENOMEM
+    unlinked_again(vma_prev)
+
+
 def scenario_merge_extend(h: VMAInternals) -> None:
     """vma_merge_extend of [0, 0x1000) by 0x2000 reaches [0x3000, 0x4000) and merges with it."""
     vma = alloc_and_link_vma(h, 0, 0x1000, 0, FLAGS)
@@ -395,7 +595,8 @@ def scenario_merge_extend(h: VMAInternals) -> None:
 
 
 def scenario_copy_vma(h: VMAInternals) -> None:
-    """copy_vma backwards to a free spot makes a new VMA; next to a compatible VMA it merges."""
+    """copy_vma backwards to a free spot makes a new VMA; next to a compatible VMA it merges
+    (``tests/vma.c`` in the latest tree)."""
 
     # Move backwards, no merge.
     vma = alloc_and_link_vma(h, 0x3000, 0x5000, 3, FLAGS)
@@ -444,7 +645,8 @@ def scenario_expand_only_mode(h: VMAInternals) -> None:
 
 
 def scenario_mmap_region_basic(h: VMAInternals) -> None:
-    """Four anonymous mmap_region calls leave two VMAs with the right page offsets."""
+    """Four anonymous mmap_region calls leave two VMAs with the right page offsets
+    (``tests/mmap.c`` in the latest tree)."""
     assert h.mmap_region(0x300000, 0x3000, FLAGS, 0x300) == 0x300000
     assert h.mmap_region(0x250000, 0x3000, FLAGS, 0x250) == 0x250000
     # Merges into 0x300000, now of length 0x6000.

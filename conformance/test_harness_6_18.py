@@ -8,33 +8,27 @@ merge and are OR-ed onto the surviving VMA; the relaxed anon_vma rule; ``vma_exp
 C loops as their own test (id ``sticky=...``, one digit per VMA in the C's argument order). The
 ``vma_flags_*`` tests of ``tests/vma.c`` check the C bitmap type ``vma_flags_t``, which a model
 with integer ``vm_flags`` does not have: they are not ported (docs/harness.md). Every C
-``ASSERT_*`` has a Python ``assert``; expected values are the C test's own.
+``ASSERT_*`` has a Python ``assert``; expected values are the C test's own. Each test v6.14 shares
+runs its scenario from :mod:`.harness_common`, with the ``LATEST`` steps where the trees differ;
+``test_anon_vma_non_mergeable`` is written here.
 """
 
 from __future__ import annotations
 
-import errno
 import itertools
 
 import pytest
 
 from pytest_anonvma.harness import (
     alloc_and_link_vma,
-    alloc_vma,
     cleanup_mm,
-    dummy_close,
-    expand_existing,
     harness_layout,
     merge_existing,
     merge_new,
-    reset_dummy_anon_vma,
     vma_set_dummy_anon_vma,
-    vma_write_started,
-    vmg_set_range,
     vmg_set_range_anon_vma,
 )
 from pytest_anonvma.internals import VMAInternals
-from pytest_anonvma.model.mm_types import VM_STICKY
 
 from . import harness_common as common
 from .harness_common import FLAGS
@@ -66,17 +60,7 @@ def test_simple_modify(vma_harness: VMAInternals) -> None:
 
 def test_simple_expand(vma_harness: VMAInternals) -> None:
     """vma_expand grows [0, 0x1000) to [0, 0x3000) (latest tree: the VMA is ``vmg.target``)."""
-    h = vma_harness
-    vma = alloc_vma(h, 0, 0x1000, 0, FLAGS)
-    vmg = h.vmg(0, 0x3000, 0, 0)
-    vmg.target = vma
-    assert h.vma_link(vma) == 0
-
-    assert expand_existing(h, vmg) == 0
-    assert vma.vm_start == 0
-    assert vma.vm_end == 0x3000
-    assert vma.vm_pgoff == 0
-    assert harness_layout(h, 3) == "AAA"
+    common.scenario_simple_expand(vma_harness, common.LATEST)
 
 
 def test_simple_shrink(vma_harness: VMAInternals) -> None:
@@ -112,151 +96,7 @@ def test_merge_existing(vma_harness: VMAInternals, sticky: tuple[bool, bool, boo
     """Right partial, right full, left partial, left full and both-sides merges of a modified
     range with sticky flags on prev, middle and next (``__test_merge_existing``), and six ranges
     inside a VMA that cannot merge."""
-    h = vma_harness
-    prev_is_sticky, middle_is_sticky, next_is_sticky = sticky
-    vma_flags = FLAGS | VM_STICKY if middle_is_sticky else FLAGS
-    prev_flags = FLAGS | VM_STICKY if prev_is_sticky else FLAGS
-    next_flags = FLAGS | VM_STICKY if next_is_sticky else FLAGS
-    vmg = h.vmg()
-    vm_ops = dummy_close(h)
-
-    def has_sticky(vma: object) -> bool:
-        return bool(getattr(vma, "vm_flags", 0) & VM_STICKY)
-
-    # Merge right, partial span:  <-> over  VVVVNNN  ->  VNNNNNN
-    vma = alloc_and_link_vma(h, 0x2000, 0x6000, 2, vma_flags)
-    h.vma_set_vm_ops(vma, vm_ops)  # no impact: vma is not removed
-    vma_next = alloc_and_link_vma(h, 0x6000, 0x9000, 6, next_flags)
-    h.vma_set_vm_ops(vma_next, vm_ops)  # no impact: next is not removed
-    vmg_set_range_anon_vma(h, vmg, 0x3000, 0x6000, 3, vma_flags, h.dummy_anon_vma)
-    vmg.middle = vma
-    vmg.prev = vma
-    vma_set_dummy_anon_vma(h, vma)
-    assert merge_existing(h, vmg) is vma_next
-    assert vmg.state == h.VMA_MERGE_SUCCESS
-    assert vma_next.vm_start == 0x3000
-    assert vma_next.vm_end == 0x9000
-    assert vma_next.vm_pgoff == 3
-    assert h.vma_anon_vma(vma_next) is h.dummy_anon_vma
-    assert vma.vm_start == 0x2000
-    assert vma.vm_end == 0x3000
-    assert vma.vm_pgoff == 2
-    assert vma_write_started(h, vma)
-    assert vma_write_started(h, vma_next)
-    assert h.map_count == 2
-    if middle_is_sticky or next_is_sticky:
-        assert has_sticky(vma_next)
-    assert harness_layout(h, 10) == "  VNNNNNN"
-    assert cleanup_mm(h) == 2
-
-    # Merge right, full span:  <--> over  VVVVNNN  ->  NNNNNNN
-    vma = alloc_and_link_vma(h, 0x2000, 0x6000, 2, vma_flags)
-    vma_next = alloc_and_link_vma(h, 0x6000, 0x9000, 6, next_flags)
-    h.vma_set_vm_ops(vma_next, vm_ops)  # no impact: next is not removed
-    vmg_set_range_anon_vma(h, vmg, 0x2000, 0x6000, 2, vma_flags, h.dummy_anon_vma)
-    vmg.middle = vma
-    vma_set_dummy_anon_vma(h, vma)
-    assert merge_existing(h, vmg) is vma_next
-    assert vmg.state == h.VMA_MERGE_SUCCESS
-    assert vma_next.vm_start == 0x2000
-    assert vma_next.vm_end == 0x9000
-    assert vma_next.vm_pgoff == 2
-    assert h.vma_anon_vma(vma_next) is h.dummy_anon_vma
-    assert vma_write_started(h, vma_next)
-    assert h.map_count == 1
-    if middle_is_sticky or next_is_sticky:
-        assert has_sticky(vma_next)
-    assert harness_layout(h, 10) == "  NNNNNNN"
-    assert cleanup_mm(h) == 1  # vma was deleted
-
-    # Merge left, partial span:  <-> over  PPPVVVV  ->  PPPPPPV
-    vma_prev = alloc_and_link_vma(h, 0, 0x3000, 0, prev_flags)
-    h.vma_set_vm_ops(vma_prev, vm_ops)  # no impact: prev is not removed
-    vma = alloc_and_link_vma(h, 0x3000, 0x7000, 3, vma_flags)
-    h.vma_set_vm_ops(vma, vm_ops)  # no impact: vma is not removed
-    vmg_set_range_anon_vma(h, vmg, 0x3000, 0x6000, 3, vma_flags, h.dummy_anon_vma)
-    vmg.prev = vma_prev
-    vmg.middle = vma
-    vma_set_dummy_anon_vma(h, vma)
-    assert merge_existing(h, vmg) is vma_prev
-    assert vmg.state == h.VMA_MERGE_SUCCESS
-    assert vma_prev.vm_start == 0
-    assert vma_prev.vm_end == 0x6000
-    assert vma_prev.vm_pgoff == 0
-    assert h.vma_anon_vma(vma_prev) is h.dummy_anon_vma
-    assert vma.vm_start == 0x6000
-    assert vma.vm_end == 0x7000
-    assert vma.vm_pgoff == 6
-    assert vma_write_started(h, vma_prev)
-    assert vma_write_started(h, vma)
-    assert h.map_count == 2
-    if prev_is_sticky or middle_is_sticky:
-        assert has_sticky(vma_prev)
-    assert harness_layout(h, 10) == "PPPPPPV"
-    assert cleanup_mm(h) == 2
-
-    # Merge left, full span:  <--> over  PPPVVVV  ->  PPPPPPP
-    vma_prev = alloc_and_link_vma(h, 0, 0x3000, 0, prev_flags)
-    h.vma_set_vm_ops(vma_prev, vm_ops)  # no impact: prev is not removed
-    vma = alloc_and_link_vma(h, 0x3000, 0x7000, 3, vma_flags)
-    vmg_set_range_anon_vma(h, vmg, 0x3000, 0x7000, 3, vma_flags, h.dummy_anon_vma)
-    vmg.prev = vma_prev
-    vmg.middle = vma
-    vma_set_dummy_anon_vma(h, vma)
-    assert merge_existing(h, vmg) is vma_prev
-    assert vmg.state == h.VMA_MERGE_SUCCESS
-    assert vma_prev.vm_start == 0
-    assert vma_prev.vm_end == 0x7000
-    assert vma_prev.vm_pgoff == 0
-    assert h.vma_anon_vma(vma_prev) is h.dummy_anon_vma
-    assert vma_write_started(h, vma_prev)
-    assert h.map_count == 1
-    if prev_is_sticky or middle_is_sticky:
-        assert has_sticky(vma_prev)
-    assert harness_layout(h, 10) == "PPPPPPP"
-    assert cleanup_mm(h) == 1  # vma was deleted
-
-    # Merge both:  <--> over  PPPVVVVNNN  ->  PPPPPPPPPP
-    vma_prev = alloc_and_link_vma(h, 0, 0x3000, 0, prev_flags)
-    h.vma_set_vm_ops(vma_prev, vm_ops)  # no impact: prev is not removed
-    vma = alloc_and_link_vma(h, 0x3000, 0x7000, 3, vma_flags)
-    vma_next = alloc_and_link_vma(h, 0x7000, 0x9000, 7, next_flags)
-    vmg_set_range_anon_vma(h, vmg, 0x3000, 0x7000, 3, vma_flags, h.dummy_anon_vma)
-    vmg.prev = vma_prev
-    vmg.middle = vma
-    vma_set_dummy_anon_vma(h, vma)
-    assert merge_existing(h, vmg) is vma_prev
-    assert vmg.state == h.VMA_MERGE_SUCCESS
-    assert vma_prev.vm_start == 0
-    assert vma_prev.vm_end == 0x9000
-    assert vma_prev.vm_pgoff == 0
-    assert h.vma_anon_vma(vma_prev) is h.dummy_anon_vma
-    assert vma_write_started(h, vma_prev)
-    assert h.map_count == 1
-    if prev_is_sticky or middle_is_sticky or next_is_sticky:
-        assert has_sticky(vma_prev)
-    assert harness_layout(h, 10) == "PPPPPPPPP"
-    assert cleanup_mm(h) == 1  # vma and next were deleted
-
-    # Ranges strictly inside vma never merge:  PPPVVVVVNNN
-    vma_prev = alloc_and_link_vma(h, 0, 0x3000, 0, prev_flags)
-    vma = alloc_and_link_vma(h, 0x3000, 0x8000, 3, vma_flags)
-    vma_next = alloc_and_link_vma(h, 0x8000, 0xA000, 8, next_flags)
-    for start, end, pgoff in (
-        (0x4000, 0x5000, 4),
-        (0x5000, 0x6000, 5),
-        (0x6000, 0x7000, 6),
-        (0x4000, 0x7000, 4),
-        (0x4000, 0x6000, 4),
-        (0x5000, 0x6000, 5),
-    ):
-        vmg_set_range(h, vmg, start, end, pgoff, vma_flags)
-        vmg.prev = vma
-        vmg.middle = vma
-        assert merge_existing(h, vmg) is None
-        assert vmg.state == h.VMA_MERGE_NOMERGE
-    assert harness_layout(h, 11) == "PPPVVVVVNN"
-    assert cleanup_mm(h) == 3
+    common.scenario_merge_existing(vma_harness, common.LATEST, *sticky)
 
 
 def test_anon_vma_non_mergeable(vma_harness: VMAInternals) -> None:
@@ -276,13 +116,7 @@ def test_anon_vma_non_mergeable(vma_harness: VMAInternals) -> None:
     vmg.middle = vma
     vma_set_dummy_anon_vma(h, vma_prev)
     vma_set_dummy_anon_vma(h, vma_next, dummy_anon_vma_2)
-    assert merge_existing(h, vmg) is vma_prev
-    assert vmg.state == h.VMA_MERGE_SUCCESS
-    assert vma_prev.vm_start == 0
-    assert vma_prev.vm_end == 0x7000
-    assert vma_prev.vm_pgoff == 0
-    assert vma_write_started(h, vma_prev)
-    assert not vma_write_started(h, vma_next)
+    common.assert_merges_into_prev_only(h, vmg, merge_existing, vma_prev, vma_next)
     assert harness_layout(h, 10) == "PPPPPPPNN"
     assert cleanup_mm(h) == 2
 
@@ -294,143 +128,20 @@ def test_anon_vma_non_mergeable(vma_harness: VMAInternals) -> None:
     vma_set_dummy_anon_vma(h, vma_prev)
     vma_set_dummy_anon_vma(h, vma_next, dummy_anon_vma_2)
     h.vmg_set_anon_vma(vmg, None)
-    assert merge_new(h, vmg) is vma_prev
-    assert vmg.state == h.VMA_MERGE_SUCCESS
-    assert vma_prev.vm_start == 0
-    assert vma_prev.vm_end == 0x7000
-    assert vma_prev.vm_pgoff == 0
-    assert vma_write_started(h, vma_prev)
-    assert not vma_write_started(h, vma_next)
+    common.assert_merges_into_prev_only(h, vmg, merge_new, vma_prev, vma_next)
     assert harness_layout(h, 10) == "PPPPPPPNN"
     assert cleanup_mm(h) == 2
 
 
 def test_dup_anon_vma(vma_harness: VMAInternals) -> None:
     """Five merges where the surviving VMA must take (clone) the anon_vma of a VMA it absorbs."""
-    h = vma_harness
-    vmg = h.vmg()
-    reset_dummy_anon_vma(h)
-
-    # Expanding over next (as a new-range merge does) duplicates next's anon_vma.
-    vma_prev = alloc_and_link_vma(h, 0, 0x3000, 0, FLAGS)
-    vma_next = alloc_and_link_vma(h, 0x3000, 0x5000, 3, FLAGS)
-    h.vma_set_anon_vma(vma_next, h.dummy_anon_vma)
-    vmg_set_range(h, vmg, 0, 0x5000, 0, FLAGS)
-    vmg.target = vma_prev
-    vmg.next = vma_next
-    assert expand_existing(h, vmg) == 0
-    assert h.vma_anon_vma(vma_prev) is h.dummy_anon_vma  # cloned
-    assert h.vma_anon_vma(vma_prev).was_cloned
-    assert harness_layout(h, 5) == "PPPPP"
-    cleanup_mm(h)
-
-    # next has the anon_vma, prev takes it:  prev extend, vma delete, next delete.
-    vma_prev = alloc_and_link_vma(h, 0, 0x3000, 0, FLAGS)
-    vma = alloc_and_link_vma(h, 0x3000, 0x5000, 3, FLAGS)
-    vma_next = alloc_and_link_vma(h, 0x5000, 0x8000, 5, FLAGS)
-    h.vma_add_dummy_avc(vma_next)  # so the mergeability check passes
-    h.vma_set_anon_vma(vma_next, h.dummy_anon_vma)
-    vmg_set_range(h, vmg, 0x3000, 0x5000, 3, FLAGS)
-    vmg.prev = vma_prev
-    vmg.middle = vma
-    assert merge_existing(h, vmg) is vma_prev
-    assert vmg.state == h.VMA_MERGE_SUCCESS
-    assert vma_prev.vm_start == 0
-    assert vma_prev.vm_end == 0x8000
-    assert h.vma_anon_vma(vma_prev) is h.dummy_anon_vma
-    assert h.vma_anon_vma(vma_prev).was_cloned
-    assert harness_layout(h, 8) == "PPPPPPPP"
-    cleanup_mm(h)
-
-    # vma has the anon_vma, prev takes it:  prev extend, vma delete, next delete.
-    vma_prev = alloc_and_link_vma(h, 0, 0x3000, 0, FLAGS)
-    vma = alloc_and_link_vma(h, 0x3000, 0x5000, 3, FLAGS)
-    vma_next = alloc_and_link_vma(h, 0x5000, 0x8000, 5, FLAGS)
-    h.vmg_set_anon_vma(vmg, h.dummy_anon_vma)
-    vma_set_dummy_anon_vma(h, vma)
-    vmg_set_range(h, vmg, 0x3000, 0x5000, 3, FLAGS)
-    vmg.prev = vma_prev
-    vmg.middle = vma
-    assert merge_existing(h, vmg) is vma_prev
-    assert vmg.state == h.VMA_MERGE_SUCCESS
-    assert vma_prev.vm_start == 0
-    assert vma_prev.vm_end == 0x8000
-    assert h.vma_anon_vma(vma_prev) is h.dummy_anon_vma
-    assert h.vma_anon_vma(vma_prev).was_cloned
-    assert harness_layout(h, 8) == "PPPPPPPP"
-    cleanup_mm(h)
-
-    # vma has the anon_vma, prev takes it:  prev extend, vma shrink.
-    vma_prev = alloc_and_link_vma(h, 0, 0x3000, 0, FLAGS)
-    vma = alloc_and_link_vma(h, 0x3000, 0x8000, 3, FLAGS)
-    vma_set_dummy_anon_vma(h, vma)
-    vmg_set_range(h, vmg, 0x3000, 0x5000, 3, FLAGS)
-    vmg.prev = vma_prev
-    vmg.middle = vma
-    assert merge_existing(h, vmg) is vma_prev
-    assert vmg.state == h.VMA_MERGE_SUCCESS
-    assert vma_prev.vm_start == 0
-    assert vma_prev.vm_end == 0x5000
-    assert h.vma_anon_vma(vma_prev) is h.dummy_anon_vma
-    assert h.vma_anon_vma(vma_prev).was_cloned
-    assert harness_layout(h, 8) == "PPPPPVVV"
-    cleanup_mm(h)
-
-    # vma has the anon_vma, next takes it:  vma shrink, next extend.
-    vma = alloc_and_link_vma(h, 0, 0x5000, 0, FLAGS)
-    vma_next = alloc_and_link_vma(h, 0x5000, 0x8000, 5, FLAGS)
-    vma_set_dummy_anon_vma(h, vma)
-    vmg_set_range(h, vmg, 0x3000, 0x5000, 3, FLAGS)
-    vmg.prev = vma
-    vmg.middle = vma
-    assert merge_existing(h, vmg) is vma_next
-    assert vmg.state == h.VMA_MERGE_SUCCESS
-    assert vma_next.vm_start == 0x3000
-    assert vma_next.vm_end == 0x8000
-    assert h.vma_anon_vma(vma_next) is h.dummy_anon_vma
-    assert h.vma_anon_vma(vma_next).was_cloned
-    assert harness_layout(h, 8) == "VVVNNNNN"
-    cleanup_mm(h)
+    common.scenario_dup_anon_vma(vma_harness, common.LATEST)
 
 
 def test_vmi_prealloc_fail(vma_harness: VMAInternals) -> None:
     """With every tree preallocation failing, a merge returns NULL and an expand -ENOMEM, state
     ERROR_NOMEM, and the anon_vma already handed to the survivor is unlinked again."""
-    h = vma_harness
-    vmg = h.vmg()
-
-    # Merging vma (with an anon_vma, to be duplicated) into prev.
-    vma_prev = alloc_and_link_vma(h, 0, 0x3000, 0, FLAGS)
-    vma = alloc_and_link_vma(h, 0x3000, 0x5000, 3, FLAGS)
-    h.vma_set_anon_vma(vma, h.dummy_anon_vma)
-    vmg_set_range_anon_vma(h, vmg, 0x3000, 0x5000, 3, FLAGS, h.dummy_anon_vma)
-    vmg.prev = vma_prev
-    vmg.middle = vma
-    vma_set_dummy_anon_vma(h, vma)
-    h.fail_prealloc = True
-    assert merge_existing(h, vmg) is None
-    assert vmg.state == h.VMA_MERGE_ERROR_NOMEM
-    assert h.vma_anon_vma(vma_prev) is h.dummy_anon_vma  # assigned before the failure
-    assert h.dummy_anon_vma.was_cloned
-    assert h.dummy_anon_vma.was_unlinked
-    assert harness_layout(h, 5) == "PPPVV"  # nothing in the tree changed
-    cleanup_mm(h)  # resets fail_prealloc too
-
-    # The same through vma_expand, which new-range merges use.
-    vma_prev = alloc_and_link_vma(h, 0, 0x3000, 0, FLAGS)
-    vma = alloc_and_link_vma(h, 0x3000, 0x5000, 3, FLAGS)
-    h.vma_set_anon_vma(vma, h.dummy_anon_vma)
-    vmg_set_range(h, vmg, 0, 0x5000, 3, FLAGS)
-    vmg.target = vma_prev
-    vmg.next = vma
-    h.fail_prealloc = True
-    assert expand_existing(h, vmg) == -errno.ENOMEM
-    assert vmg.state == h.VMA_MERGE_ERROR_NOMEM
-    assert h.vma_anon_vma(vma_prev) is h.dummy_anon_vma
-    assert h.dummy_anon_vma.was_cloned
-    assert h.dummy_anon_vma.was_unlinked
-    assert harness_layout(h, 5) == "PPPVV"
-    cleanup_mm(h)
+    common.scenario_vmi_prealloc_fail(vma_harness, common.LATEST)
 
 
 def test_merge_extend(vma_harness: VMAInternals) -> None:

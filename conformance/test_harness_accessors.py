@@ -13,6 +13,9 @@ the masked pointer only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
 from pytest_anonvma.harness import alloc_and_link_vma, alloc_vma, cleanup_mm, harness_layout
@@ -68,33 +71,32 @@ def test_set_unfaulted_leaves_a_real_anon_vma_alone(vma_harness: VMAInternals) -
     assert h.vma_anon_vma_flags(vma) == 0
 
 
+def _cleared(h: VMAInternals, clear: Callable[[Any], None]) -> tuple[Any, Any]:
+    """A flag-only VMA and a VMA with a real anon_vma, each passed to ``clear``."""
+    flagged = alloc_vma(h, 0, 0x1000, 0, FLAGS)
+    h.vma_set_anon_vma_unfaulted(flagged)
+    clear(flagged)
+    faulted = alloc_vma(h, 0x1000, 0x2000, 1, FLAGS)
+    h.vma_set_anon_vma(faulted, h.dummy_anon_vma)
+    clear(faulted)
+    return flagged, faulted
+
+
 def test_clear_unfaulted(vma_harness: VMAInternals) -> None:
     """``vma_clear_anon_vma_unfaulted`` drops a flag-only word and keeps a real anon_vma."""
     h = vma_harness
-    flagged = alloc_vma(h, 0, 0x1000, 0, FLAGS)
-    h.vma_set_anon_vma_unfaulted(flagged)
-    h.vma_clear_anon_vma_unfaulted(flagged)
+    flagged, faulted = _cleared(h, h.vma_clear_anon_vma_unfaulted)
     assert h.vma_anon_vma_flags(flagged) == 0
     assert not h.vma_maybe_has_pagetables(flagged)
-
-    faulted = alloc_vma(h, 0x1000, 0x2000, 1, FLAGS)
-    h.vma_set_anon_vma(faulted, h.dummy_anon_vma)
-    h.vma_clear_anon_vma_unfaulted(faulted)
     assert h.vma_anon_vma(faulted) is h.dummy_anon_vma
 
 
 def test_clear_anon_vma_clears_pointer_and_flags(vma_harness: VMAInternals) -> None:
     """``vma_clear_anon_vma`` leaves nothing: no anon_vma, no flags, no page tables to copy."""
     h = vma_harness
-    flagged = alloc_vma(h, 0, 0x1000, 0, FLAGS)
-    h.vma_set_anon_vma_unfaulted(flagged)
-    h.vma_clear_anon_vma(flagged)
+    flagged, faulted = _cleared(h, h.vma_clear_anon_vma)
     assert h.vma_anon_vma_flags(flagged) == 0
     assert not h.vma_maybe_has_pagetables(flagged)
-
-    faulted = alloc_vma(h, 0x1000, 0x2000, 1, FLAGS)
-    h.vma_set_anon_vma(faulted, h.dummy_anon_vma)
-    h.vma_clear_anon_vma(faulted)
     assert h.vma_anon_vma(faulted) is None
     assert not h.vma_maybe_has_pagetables(faulted)
 

@@ -6,6 +6,8 @@ Registered by the ``anonvma`` plugin. A test asks for ``vma_harness`` to get the
 id and are skipped, naming both eras, for an implementation of another era; implementations
 without the ``internals`` capability are skipped. With ``--anonvma-harness-summary`` the run
 ends, like the C harness, with ``N tests run, M passed, K failed.`` over the harness tests.
+Importing it registers the bundled suite's shared scenarios (``harness_common``) for pytest's
+assert rewriting, as their tests' own modules are.
 """
 
 from __future__ import annotations
@@ -24,6 +26,11 @@ __all__ = ["harness_era", "vma_harness"]
 CAPABILITY = "internals"
 #: module names of the harness port
 MODULE_PREFIX = "test_harness"
+#: the bundled suite's module of scenarios both eras run: no test module, so pytest rewrites its
+#: asserts (explaining a failure, with layout pictures) only when told to
+SCENARIOS_MODULE = "pytest_anonvma.conformance.harness_common"
+
+pytest.register_assert_rewrite(SCENARIOS_MODULE)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
