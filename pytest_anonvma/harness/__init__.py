@@ -8,36 +8,7 @@ The ported tests are ``pytest_anonvma.conformance.test_harness_v6_14`` and ``...
 
 from __future__ import annotations
 
-from pytest_anonvma.harness.helpers import (
-    alloc_and_link_vma,
-    alloc_vma,
-    cleanup_mm,
-    dummy_close,
-    expand_existing,
-    harness_layout,
-    merge_existing,
-    merge_new,
-    reset_dummy_anon_vma,
-    try_merge_new_vma,
-    vma_set_dummy_anon_vma,
-    vma_write_started,
-    vmg_set_range,
-    vmg_set_range_anon_vma,
-)
+from pytest_anonvma.harness import helpers as _helpers
+from pytest_anonvma.harness.helpers import *  # noqa: F403  (the helpers are this package's API)
 
-__all__ = [
-    "alloc_and_link_vma",
-    "alloc_vma",
-    "cleanup_mm",
-    "dummy_close",
-    "expand_existing",
-    "harness_layout",
-    "merge_existing",
-    "merge_new",
-    "reset_dummy_anon_vma",
-    "try_merge_new_vma",
-    "vma_set_dummy_anon_vma",
-    "vma_write_started",
-    "vmg_set_range",
-    "vmg_set_range_anon_vma",
-]
+__all__ = list(_helpers.__all__)
