@@ -60,6 +60,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="least time limit of a stage (default 10)")
     parser.add_argument("--timeout-factor", type=float, default=5.0, metavar="X",
                         help="a stage may take X times its baseline time (default 5)")
+    parser.add_argument("--survivors-of", type=Path, metavar="JSON",
+                        help="only the survivors recorded in an earlier run's --json file "
+                        "(matched by file, position, operator and text)")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write every result here")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -81,6 +84,25 @@ def _matches(path: Path, root: Path, pattern: str) -> bool:
     )
 
 
+def _identity(mutant: Mutant) -> tuple[object, ...]:
+    """What names a mutant across runs (its index may move when other code changes)."""
+    return (mutant.path, mutant.line, mutant.col, mutant.operator, mutant.original,
+            mutant.mutated)
+
+
+def _survivors(path: Path) -> set[tuple[object, ...]]:
+    """The identities of the survivors in a ``--json`` file of an earlier run."""
+    try:
+        results = json.loads(path.read_text())["results"]
+        return {
+            (r["path"], r["line"], r["col"], r["operator"], r["original"], r["mutated"])
+            for r in results
+            if r["status"] == "survived"
+        }
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        sys.exit(f"mutation.py: --survivors-of {path}: not a --json result file ({exc})")
+
+
 def select_mutants(args: argparse.Namespace, root: Path) -> list[Mutant]:
     """The mutants the options ask for, in deterministic order (path, then source order)."""
     files = list(iter_sources(root, DEFAULT_MODULES))
@@ -92,6 +114,9 @@ def select_mutants(args: argparse.Namespace, root: Path) -> list[Mutant]:
     mutants = [m for path in files for m in find_mutants(path, root)]
     if args.operator:
         mutants = [m for m in mutants if m.operator in args.operator]
+    if args.survivors_of:
+        wanted = _survivors(args.survivors_of)
+        mutants = [m for m in mutants if _identity(m) in wanted]
     if args.sample and args.sample < len(mutants):
         chosen = sorted(random.Random(args.seed).sample(range(len(mutants)), args.sample))
         mutants = [mutants[i] for i in chosen]

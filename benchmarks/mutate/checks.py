@@ -8,8 +8,8 @@ errors), or an expected failure now passes. Stages, in order:
 ``corpus:<design>``  every bundled case (``pytest_anonvma.cases``) that applies to the design,
                      run with ``run_case`` on the bundled model of that design;
 ``generated:<design>`` the default generated cases (``--anonvma-generated`` default count,
-                     default seed) through ``check_generated``, as ``conformance/test_generated.py``
-                     runs them;
+                     default seed), failed exactly when ``conformance/test_generated.py``
+                     fails them (without its shrinking of the failure);
 ``pytest``           one in-process pytest session over ``tests/model/`` (the model's unit
                      tests), then the rest of ``conformance/`` (the harness port; the explorer,
                      which is off by default) with ``-p anonvma --anonvma-impl=<designs>``; it
@@ -27,7 +27,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SUITES", "Outcome", "Plan", "affected_designs", "run_stage"]
+__all__ = [
+    "SUITES",
+    "Outcome",
+    "Plan",
+    "affected_designs",
+    "as_sets",
+    "pytest_args",
+    "run_corpus",
+    "run_generated",
+    "run_stage",
+]
 
 #: ``corpus``: the bundled cases only (quick); ``full``: cases, generated cases, pytest session
 SUITES = ("corpus", "full")

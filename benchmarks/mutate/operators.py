@@ -16,7 +16,9 @@ Operators (each site changes one node):
 ``bitop``    ``|`` <-> ``&``; an ``|=``/``&=``/``^=`` statement removed
 
 Not mutated: docstrings, imports, ``__all__``, annotations, decorators, f-strings and the
-``if TYPE_CHECKING:`` block (none of them is behaviour).
+``if TYPE_CHECKING:`` block (none of them is behaviour); ``assert`` statements (the model's
+self-checks: a correct model never trips one, so weakening or dropping it is equivalent by
+construction); ``__repr__``/``__str__`` bodies (debugging text).
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ _KEEP_STATEMENTS = (
     ast.ClassDef,
 )
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+_TEXT_METHODS = frozenset({"__repr__", "__str__"})
 #: fields never descended into (annotations and decorators)
 _SKIP_FIELDS = frozenset({"annotation", "returns", "decorator_list", "type_comment"})
 _SNIPPET = 60
@@ -141,7 +144,8 @@ def _is_dunder_all(stmt: ast.AST) -> bool:
 def _skipped(node: ast.AST) -> bool:
     """Subtrees no operator touches."""
     return (
-        isinstance(node, (ast.Import, ast.ImportFrom, ast.JoinedStr))
+        isinstance(node, (ast.Import, ast.ImportFrom, ast.JoinedStr, ast.Assert))
+        or (isinstance(node, _FUNCTIONS) and node.name in _TEXT_METHODS)
         or _is_type_checking(node)
         or _is_dunder_all(node)
     )

@@ -46,7 +46,9 @@ _WARM = ("pytest", "_pytest.pytester", "hypothesis", "sortedcontainers", "tomlli
 
 
 def _send(fd: int, message: dict[str, Any]) -> None:
-    os.write(fd, (json.dumps(message) + "\n").encode())
+    data = (json.dumps(message) + "\n").encode()
+    while data:
+        data = data[os.write(fd, data) :]
 
 
 def _quiet(scratch: str) -> None:

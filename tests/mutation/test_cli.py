@@ -5,12 +5,13 @@ Summary figures are worked out by hand from fabricated results.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-from mutate.operators import Mutant
+from mutate.operators import Mutant, find_mutants
 from mutate.report import Result, figure, summary
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "mutation.py"
@@ -71,3 +72,25 @@ def test_figure_counts_timeouts_and_crashes_as_kills_and_leaves_out_tool_errors(
     assert "not evaluated (tool errors, left out of the figure): 1" in text
     assert text.splitlines()[-2:] == [
         "survivors: 1", "  pytest_anonvma/model/x.py:4: compare: a == b -> a != b"]
+
+
+def test_survivors_of_selects_the_recorded_survivors(tmp_path: Path) -> None:
+    """``--survivors-of`` re-selects exactly the survivors of an earlier ``--json`` file,
+    by file, position, operator and text (a killed mutant in the file is not selected)."""
+    listed = _cli("--list", "--module", "designs/reference.py").stdout.splitlines()[:-1]
+    first, second = listed[0], listed[1]
+    root = SCRIPT.parents[1]
+    mutants = find_mutants(root / "pytest_anonvma" / "designs" / "reference.py", root)
+    results = [
+        {**vars(m), "status": status}
+        for m, status in zip(mutants[:2], ("survived", "killed"), strict=True)
+    ]
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps({"results": results}))
+    out = _cli("--list", "--survivors-of", str(path))
+    assert out.stdout.splitlines() == [first, "1 mutants"]
+    assert second not in out.stdout
+    path.write_text("not json")
+    bad = _cli("--list", "--survivors-of", str(path))
+    assert bad.returncode != 0
+    assert bad.stderr.startswith(f"mutation.py: --survivors-of {path}: not a --json result file")

@@ -33,6 +33,12 @@ TOY = textwrap.dedent(
         if x == LIMIT and ok:
             flags |= 4
         return flags + 1 if not ok else flags
+
+
+    class Box:
+        def __repr__(self) -> str:
+            assert self is not None and True
+            return "Box" if self else ""
     '''
 )
 
