@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mutate.checks import SUITES, Plan, affected_designs
+from mutate.checks import MUTATION_GENERATED, SUITES, Plan, affected_designs
 from mutate.operators import OPERATORS, Mutant, find_mutants, iter_sources
 from mutate.pool import Job, Pool, elapsed, limits_from
 from mutate.report import Result, summary, to_json
@@ -56,6 +56,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--suite", choices=SUITES, default="full",
                         help="corpus: bundled cases only; full: cases then the pytest session "
                         "(conformance/ and tests/model/) (default full)")
+    parser.add_argument("--generated", type=int, default=MUTATION_GENERATED, metavar="N",
+                        help="generated cases per design in the full suite: the first N of the "
+                        f"default seed's (default {MUTATION_GENERATED})")
     parser.add_argument("--timeout-floor", type=float, default=10.0, metavar="SECONDS",
                         help="least time limit of a stage (default 10)")
     parser.add_argument("--timeout-factor", type=float, default=5.0, metavar="X",
@@ -67,6 +70,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, metavar="PATH", help="write every result here")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     args = parser.parse_args(argv)
+    if args.generated < 0:
+        parser.error(f"--generated must be >= 0, got {args.generated}")
     if args.sample < 0:
         parser.error(f"--sample must be >= 0, got {args.sample}")
     if args.jobs < 1:
@@ -152,7 +157,7 @@ def run(args: argparse.Namespace, snapshot: Path) -> int:
         return 0
     started = time.monotonic()
     plans = {
-        module: Plan(affected_designs(module), args.suite, str(snapshot))
+        module: Plan(affected_designs(module), args.suite, str(snapshot), args.generated)
         for module in sorted({m.module for m in mutants})
     }
     pool = Pool(args.jobs, [str(snapshot)])

@@ -7,9 +7,10 @@ errors), or an expected failure now passes. Stages, in order:
 
 ``corpus:<design>``  every bundled case (``pytest_anonvma.cases``) that applies to the design,
                      run with ``run_case`` on the bundled model of that design;
-``generated:<design>`` the default generated cases (``--anonvma-generated`` default count,
-                     default seed), failed exactly when ``conformance/test_generated.py``
-                     fails them (without its shrinking of the failure);
+``generated:<design>`` the first ``Plan.generated`` default generated cases (default seed;
+                     a prefix of the plugin's default ``--anonvma-generated`` cases), failed
+                     exactly when ``conformance/test_generated.py`` fails them (without its
+                     shrinking of the failure);
 ``pytest``           one in-process pytest session over ``tests/model/`` (the model's unit
                      tests), then the rest of ``conformance/`` (the harness port; the explorer,
                      which is off by default) with ``-p anonvma --anonvma-impl=<designs>``; it
@@ -45,6 +46,9 @@ BUNDLED_DESIGNS = ("baseline", "rfc-v1", "reference", "maybe-guard")
 PYTEST_PATHS = ("tests/model", "conformance")
 #: run in-process by the corpus and generated stages instead
 PYTEST_IGNORED = ("conformance/test_cases.py", "conformance/test_generated.py")
+#: generated cases per design in the generated stage: a prefix of the default suite's, sized so a
+#: surviving mutant costs seconds, not minutes (a bigger count can only kill more)
+MUTATION_GENERATED = 300
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,8 @@ class Plan:
     designs: tuple[str, ...]
     suite: str
     root: str
+    #: how many default generated cases the generated stage runs
+    generated: int = MUTATION_GENERATED
 
     def stages(self) -> list[str]:
         """The stage names, cheapest first."""
@@ -142,18 +148,19 @@ def run_corpus(design: str, baseline: set[str] | None) -> Outcome:
     return _run_cases(cases, lambda case: run_case(case, factory, design), baseline)
 
 
-def run_generated(design: str, baseline: set[str] | None) -> Outcome:
-    """The default generated cases on ``design`` (default ``--anonvma-seed`` and
-    ``--anonvma-generated``), judged as ``conformance/test_generated.py`` judges them:
+def run_generated(design: str, baseline: set[str] | None,
+                  count: int = MUTATION_GENERATED) -> Outcome:
+    """The first ``count`` default generated cases on ``design`` (default ``--anonvma-seed``),
+    judged as ``conformance/test_generated.py`` judges them:
     ``check_generated`` fails exactly when ``first_failure`` finds a step some oracle rejects
     (it then shrinks the case for the report, which this stage skips)."""
     from pytest_anonvma.cases.steps import Action
     from pytest_anonvma.generate.generator import generated_cases
     from pytest_anonvma.generate.lockstep import first_failure
-    from pytest_anonvma.options import DEFAULT_GENERATED, default_seed
+    from pytest_anonvma.options import default_seed
 
     factory, _, _, capabilities = _bundled(design)
-    cases = [c for c in generated_cases(default_seed(), DEFAULT_GENERATED)
+    cases = [c for c in generated_cases(default_seed(), count)
              if c.needs <= capabilities]
 
     def check(case: Any) -> None:
@@ -232,13 +239,11 @@ def run_stage(stage: str, plan: Plan, baseline: set[str] | None) -> Outcome:
     if stage == "pytest":
         return run_pytest(plan, baseline)
     kind, _, design = stage.partition(":")
-    runners: dict[str, Callable[[str, set[str] | None], Outcome]] = {
-        "corpus": run_corpus,
-        "generated": run_generated,
-    }
-    if kind not in runners:
-        raise ValueError(f"unknown stage {stage!r}")
-    return runners[kind](design, baseline)
+    if kind == "corpus":
+        return run_corpus(design, baseline)
+    if kind == "generated":
+        return run_generated(design, baseline, plan.generated)
+    raise ValueError(f"unknown stage {stage!r}")
 
 
 def as_sets(failing: dict[str, Iterable[str]]) -> dict[str, set[str]]:

@@ -109,14 +109,14 @@ def test_generated_stage_fails_the_cases_check_generated_fails() -> None:
     from pytest_anonvma import registry
     from pytest_anonvma.generate.check import GeneratedCaseFailure, check_generated
     from pytest_anonvma.generate.generator import generated_cases
-    from pytest_anonvma.options import DEFAULT_GENERATED, default_seed
+    from pytest_anonvma.options import default_seed
 
     factory = registry.resolve("rfc-v1")
     expected = set()
-    for case in generated_cases(default_seed(), DEFAULT_GENERATED):
+    for case in generated_cases(default_seed(), 120):
         try:
             check_generated(case, factory, "rfc-v1", "rfc-v1", default_seed())
         except GeneratedCaseFailure:
             expected.add(case.id)
     assert expected
-    assert run_generated("rfc-v1", None).failing == expected
+    assert run_generated("rfc-v1", None, 120).failing == expected
