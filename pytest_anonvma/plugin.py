@@ -348,12 +348,9 @@ def _check_applicable(item: pytest.Item, impl: Implementation) -> None:
     """
     if impl.probe_error is not None:
         return
-    needs = [str(a) for m in item.iter_markers("anonvma_needs") for a in m.args]
-    missing = impl.missing(needs)
-    if missing:
-        pytest.skip(
-            f"implementation {impl.name!r} lacks capability {', '.join(map(repr, missing))}"
-        )
+    lacking = impl.lacking(str(a) for m in item.iter_markers("anonvma_needs") for a in m.args)
+    if lacking is not None:
+        pytest.skip(lacking)
     for marker in item.iter_markers("anonvma_era"):
         eras = [str(a) for a in marker.args]
         if eras and impl.era not in eras:

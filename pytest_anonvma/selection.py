@@ -109,6 +109,18 @@ class Implementation:
         """The capabilities in ``needs`` this implementation lacks, sorted."""
         return sorted(set(needs) - self.capabilities)
 
+    def lacking(self, needs: Iterable[str]) -> str | None:
+        """Why a test that needs ``needs`` is skipped on this implementation (None: it runs).
+
+        Nothing is skipped when making the probe MM failed: the test itself fails then.
+        """
+        if self.probe_error is not None:
+            return None
+        missing = self.missing(needs)
+        if not missing:
+            return None
+        return f"implementation {self.name!r} lacks capability {', '.join(map(repr, missing))}"
+
     def __repr__(self) -> str:
         return f"<Implementation {self.name}>"
 
