@@ -30,12 +30,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mutate.checks import MUTATION_GENERATED, SUITES, Plan, affected_designs
+from mutate.judged import JudgedFileError, Judgement, Key, key_of, load_judged
 from mutate.operators import OPERATORS, Mutant, find_mutants, iter_sources
 from mutate.pool import Job, Pool, elapsed, limits_from
 from mutate.report import Result, summary, to_json
 from mutate.snapshot import changed_files, take_snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
+#: the survivors judged so far (see ``mutate/judged.py``)
+JUDGED = Path(__file__).resolve().parent / "mutate" / "judged.toml"
 #: the engine and design modules
 DEFAULT_MODULES = ("pytest_anonvma/model/*.py", "pytest_anonvma/designs/*.py")
 
@@ -66,6 +69,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--survivors-of", type=Path, metavar="JSON",
                         help="only the survivors recorded in an earlier run's --json file "
                         "(matched by file, position, operator and text)")
+    parser.add_argument("--judged", type=Path, default=JUDGED, metavar="TOML",
+                        help="verdicts on known survivors, printed beside them (default "
+                        "benchmarks/mutate/judged.toml)")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write every result here")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -147,9 +153,25 @@ def main(argv: list[str] | None = None) -> int:
         return run(args, snapshot)
 
 
+def read_judged(path: Path, root: Path) -> dict[Key, Judgement]:
+    """The judged file's verdicts (exits with one line if it is malformed); warns of entries
+    that name no mutant of the tree any more (the code moved or changed: judge it again)."""
+    try:
+        judged = load_judged(path)
+    except JudgedFileError as exc:
+        sys.exit(f"mutation.py: --judged: {exc}")
+    known = {key_of(m) for file in iter_sources(root, DEFAULT_MODULES)
+             for m in find_mutants(file, root)}
+    for file, line, col, operator, original in sorted(set(judged) - known):
+        print(f"warning: {path.name}: {file}:{line}:{col} {operator} {original!r} names no "
+              "mutant of the tree (stale entry)", file=sys.stderr)
+    return judged
+
+
 def run(args: argparse.Namespace, snapshot: Path) -> int:
     """List or evaluate the selected mutants of ``snapshot`` (a copy of the tree)."""
     mutants = select_mutants(args, snapshot)
+    judged = read_judged(args.judged, snapshot)
     if args.list:
         for mutant in mutants:
             print(mutant.describe())
@@ -184,7 +206,7 @@ def run(args: argparse.Namespace, snapshot: Path) -> int:
     modules = len({m.path for m in mutants})
     print(f"mutation run: {len(mutants)} mutants ({scope}) of {modules} modules; "
           f"suite {args.suite}; {args.jobs} jobs; {elapsed(started)} wall")
-    print(summary(results))
+    print(summary(results, judged))
     changed = changed_files(ROOT, snapshot)
     if changed:
         print(f"note: {len(changed)} file(s) changed in the tree during the run; the figures "

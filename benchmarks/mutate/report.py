@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from mutate.judged import CATEGORIES, Judgement, Key, key_of
 from mutate.operators import OPERATORS, Mutant
 
-__all__ = ["KILLED", "Result", "figure", "summary", "to_json"]
+__all__ = ["KILLED", "Result", "figure", "judged_figure", "summary", "to_json"]
 
 #: answer statuses that count as a kill (a timeout or a crash is reported apart as well)
 KILLED = frozenset({"killed", "timeout", "crashed"})
@@ -49,6 +50,24 @@ def figure(results: Sequence[Result]) -> str:
     return f"{killed} of {len(evaluated)} mutants killed ({share:.1f}%)"
 
 
+def judged_figure(results: Sequence[Result], judged: dict[Key, Judgement]) -> str:
+    """The figure again, leaving out the survivors judged ``equivalent`` (no test can kill
+    them): ``K of N-E mutants killed (P%) once the E judged equivalent are left out``."""
+    evaluated = _evaluated(results)
+    equivalent = sum(
+        not r.killed and judged.get(key_of(r.mutant), _NOT_JUDGED).category == "equivalent"
+        for r in evaluated
+    )
+    killed = sum(r.killed for r in evaluated)
+    rest = len(evaluated) - equivalent
+    share = 100.0 * killed / rest if rest else 0.0
+    return (f"{killed} of {rest} mutants killed ({share:.1f}%) once the {equivalent} judged "
+            f"equivalent are left out")
+
+
+_NOT_JUDGED = Judgement("not judged", "")
+
+
 def _table(title: str, rows: dict[str, tuple[int, int]]) -> list[str]:
     width = max(len(name) for name in rows)
     lines = [title]
@@ -68,10 +87,12 @@ def _rows(results: Sequence[Result], key: str, order: Sequence[str]) -> dict[str
     return {name: (kills[name], totals[name]) for name in order if totals[name]}
 
 
-def summary(results: Sequence[Result]) -> str:
-    """The full text report: figure, stages, operators, modules, timeouts, survivors."""
+def summary(results: Sequence[Result], judged: dict[Key, Judgement] | None = None) -> str:
+    """The full text report: figures, stages, operators, modules, timeouts, survivors (each with
+    its verdict from ``judged``, and judged entries whose mutant this run killed)."""
+    judged = judged or {}
     evaluated = _evaluated(results)
-    lines = [figure(results)]
+    lines = [figure(results), judged_figure(results, judged)]
     stages = Counter(r.stage or "?" for r in evaluated if r.status == "killed")
     by_stage = ", ".join(f"{stage} {n}" for stage, n in sorted(stages.items()))
     lines.append(f"killed at stage: {by_stage or '-'}")
@@ -87,8 +108,17 @@ def summary(results: Sequence[Result]) -> str:
     paths = sorted({r.mutant.path for r in evaluated})
     lines += _table("by module:", _rows(evaluated, "path", paths))
     survivors = [r for r in evaluated if not r.killed]
-    lines.append(f"survivors: {len(survivors)}")
-    lines += [f"  {r.mutant.describe()}" for r in survivors]
+    verdicts = [judged.get(key_of(r.mutant), _NOT_JUDGED) for r in survivors]
+    counts = Counter(v.category for v in verdicts)
+    split = ", ".join(f"{c} {counts[c]}" for c in (*CATEGORIES, _NOT_JUDGED.category))
+    lines.append(f"survivors: {len(survivors)} ({split})")
+    for r, verdict in zip(survivors, verdicts, strict=True):
+        note = f"  [{verdict.category}: {verdict.reason}]" if verdict.reason else ""
+        lines.append(f"  {r.mutant.describe()}{note}")
+    now_killed = [r for r in evaluated if r.killed and key_of(r.mutant) in judged]
+    if now_killed:
+        lines.append(f"judged survivors this run killed (drop their entries): {len(now_killed)}")
+        lines += [f"  {r.mutant.describe()}" for r in now_killed]
     return "\n".join(lines)
 
 
