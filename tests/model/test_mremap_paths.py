@@ -1,0 +1,349 @@
+"""mremap(2) paths of model/mremap.py that the engine tests and the corpus leave unchecked.
+
+Expected values come from mm/mremap.c (v6.14 and 6.18: check_mremap_params, check_prep_vma /
+remap_is_valid, vrm_set_new_addr, vma_expandable, expand_vma, mremap_to, shrink_vma, move_vma,
+unmap_source_vma, remap_move, do_mremap) and mm/mmap.c (__get_unmapped_area), and, where the
+contract can reach the behaviour, from the live 6.18 kernel (quoted per test; the process runs as
+root, so mmap_min_addr does not apply to it). ``locked_vm`` is the kernel's ``VmLck`` of
+/proc/PID/status, which the live figures quote.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Iterator
+
+import pytest
+from engine_helpers import ANON, DESIGNS, RW, SHARED_ANON, B, P, R, extents, pages, vma_at
+
+import pytest_anonvma as av
+from pytest_anonvma.model import mremap as mremap_mod
+from pytest_anonvma.model import vma as vma_mod
+from pytest_anonvma.model.engine import ModelMM
+from pytest_anonvma.model.mm_types import (
+    PAGE_SHIFT,
+    VM_DONTEXPAND,
+    VM_MAYREAD,
+    VM_MAYWRITE,
+    VM_PFNMAP,
+    VM_READ,
+    VM_WRITE,
+)
+from pytest_anonvma.model.mmap import MMAP_MIN_ADDR, TASK_SIZE
+from pytest_anonvma.model.mremap import do_mremap
+
+MAYMOVE, FIXED, DONTUNMAP = av.MREMAP_MAYMOVE, av.MREMAP_FIXED, av.MREMAP_DONTUNMAP
+PMD_SIZE = 2 << 20
+#: the flags ``do_mmap`` gives a private read-write anonymous mapping
+ANON_RW_FLAGS = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE
+
+
+@pytest.fixture(params=DESIGNS)
+def mm(request: pytest.FixtureRequest) -> Iterator[ModelMM]:
+    with ModelMM(request.param) as model:
+        yield model
+
+
+@pytest.fixture(params=("2025-03", "6.18"))
+def era_mm(request: pytest.FixtureRequest) -> Iterator[ModelMM]:
+    """The reference design on each era (the eras differ in how a fixed move is done)."""
+    with ModelMM("reference", request.param) as model:
+        yield model
+
+
+def _errno(fn: object, *args: object) -> int:
+    with pytest.raises(OSError) as info:
+        fn(*args)  # type: ignore[operator]
+    assert info.value.errno is not None
+    return info.value.errno
+
+
+def _fail_preallocs(monkeypatch: pytest.MonkeyPatch, count: int) -> None:
+    """Make the next ``count`` maple-tree preallocations fail, later ones succeed: a transient
+    out-of-memory that hits one step of an mremap and not the ones after it."""
+    left = [count]
+
+    def vma_iter_prealloc(_mm: object) -> bool:
+        left[0] -= 1
+        return left[0] >= 0
+
+    monkeypatch.setattr(vma_mod, "vma_iter_prealloc", vma_iter_prealloc)
+
+
+def _special(model: ModelMM, first: int, count: int, extra: int) -> None:
+    """Map arena pages ``[first, first + count)`` read-write with the special VMA flag
+    ``extra`` (VM_DONTEXPAND or VM_PFNMAP), as a driver's mmap hook or a special mapping would."""
+    addr = B + first * P
+    assert vma_mod.mmap_region(
+        model.mm, addr, count * P, ANON_RW_FLAGS | extra, addr >> PAGE_SHIFT
+    ) == addr
+
+
+def _remap(model: ModelMM, first: int, old: int, new: int, flags: int, target: int = 0) -> int:
+    """``do_mremap`` on arena pages: the raw result (address or -errno)."""
+    return do_mremap(model.mm, B + first * P, old * P, new * P, flags, B + target * P)
+
+
+# -- check_mremap_params: the new address of a DONTUNMAP move is a hint -------------------------
+
+
+def test_dontunmap_new_addr_is_a_checked_hint(mm: ModelMM) -> None:
+    """MREMAP_DONTUNMAP without MREMAP_FIXED: new_addr must be page aligned and leave room for
+    the new length below TASK_SIZE (check_mremap_params: EINVAL); then it is only a hint for
+    get_unmapped_area (vrm_set_new_addr): nothing there is unmapped, and a free hint is used.
+
+    Live 6.18: hint on a mapped VMA -> moved elsewhere, that VMA still reads 9; free hint ->
+    used; hint + 1 byte -> EINVAL; hint TASK_SIZE -> EINVAL.
+    """
+    mm.mmap(B, 2 * P, RW, ANON)
+    mm.write(B, 3)
+    mm.mmap(B + 8 * P, 2 * P, RW, ANON)
+    mm.write(B + 8 * P, 9)
+    moved = mm.mremap(B, 2 * P, 2 * P, MAYMOVE | DONTUNMAP, B + 8 * P)
+    assert moved not in (B, B + 8 * P)
+    assert mm.read(B + 8 * P) == 9 and mm.read(moved) == 3
+    assert mm.mremap(moved, 2 * P, 2 * P, MAYMOVE | DONTUNMAP, B + 16 * P) == B + 16 * P
+    assert mm.read(B + 16 * P) == 3
+    assert _errno(mm.mremap, B, 2 * P, 2 * P, MAYMOVE | DONTUNMAP, B + 24 * P + 1) == errno.EINVAL
+    assert _errno(mm.mremap, B, 2 * P, 2 * P, MAYMOVE | DONTUNMAP, TASK_SIZE) == errno.EINVAL
+
+
+def test_negative_old_length_is_an_unsigned_long(mm: ModelMM) -> None:
+    """The length arguments are unsigned long: -4096 is 2**64 - 4096, a shrink to one page whose
+    tail is no valid range for do_vmi_munmap (EINVAL); nothing changes.
+
+    Live 6.18: mremap(addr, (size_t)-4096, 4096, 0) on a 4-page VMA -> EINVAL, VMA intact.
+    """
+    mm.mmap(B, 4 * P, RW, ANON)
+    assert _errno(mm.mremap, B, -P, P) == errno.EINVAL
+    assert extents(mm) == [(0, 4)]
+
+
+# -- vrm_set_new_addr / vma_expandable: placement ---------------------------------------------
+
+
+def test_moved_private_mapping_of_pmd_multiple_is_pmd_aligned(mm: ModelMM) -> None:
+    """A MAYMOVE move of a private anonymous VMA searches with no hint and without MAP_SHARED,
+    so __get_unmapped_area aligns a length that is a multiple of 2 MiB to 2 MiB
+    (thp_get_unmapped_area), as it does for mmap.
+
+    Live 6.18: one page blocked by its neighbour, grown to 2 MiB with MAYMOVE -> 2 MiB aligned.
+    """
+    mm.mmap(B, P, RW, ANON)
+    mm.mmap(B + P, P, R, ANON)
+    new = mm.mremap(B, P, PMD_SIZE, MAYMOVE)
+    assert new != B and new % PMD_SIZE == 0
+
+
+def test_expand_in_place_up_to_task_size(mm: ModelMM) -> None:
+    """vma_expandable: the grown VMA must fit below TASK_SIZE (get_unmapped_area with MAP_FIXED
+    over the whole grown range); near the top a small growth fits, one past it does not.
+
+    Live 6.18: 1 page at TASK_SIZE - 4 pages grows in place to 2; growing it to 8 -> ENOMEM.
+    """
+    top = TASK_SIZE - 4 * P
+    assert mm.mmap(top, P, RW, ANON) == top
+    assert mm.mremap(top, P, 2 * P) == top
+    assert _errno(mm.mremap, top, 2 * P, 8 * P) == errno.ENOMEM
+    assert [(v.start, v.end) for v in mm.vmas()] == [(top, top + 2 * P)]
+
+
+def test_vma_at_address_zero_grows_and_moves(era_mm: ModelMM) -> None:
+    """A VMA at address 0 (allowed to a CAP_SYS_RAWIO process) expands in place: get_unmapped_area
+    returns 0, which is an address, not an error (vma_expandable). An mlocked one gets its new
+    page populated (do_mremap: mm_populate after a successful expand). On 6.18 a fixed move of
+    two VMAs to address 0 moves both (remap_move: a result of 0 is no error).
+
+    Live 6.18 (root): mmap at 0, mlock, grow to 2 pages -> 0, pages 'PP'; VMAs at B (rw, written
+    3) and B+1 page (r) moved to 0 -> 0, VMAs [0,1) and [1,2) pages, 0 reads 3.
+    """
+    assert era_mm.mmap(0, P, RW, ANON) == 0
+    era_mm.mlock(0, P)
+    assert era_mm.mremap(0, P, 2 * P) == 0
+    assert "".join(era_mm.page(i * P).char for i in range(2)) == "PP"
+    era_mm.munmap(0, 2 * P)
+    era_mm.mmap(B, P, RW, ANON)
+    era_mm.mmap(B + P, P, R, ANON)
+    era_mm.write(B, 3)
+    if era_mm.era == "6.18":
+        assert era_mm.mremap(B, 2 * P, 2 * P, MAYMOVE | FIXED, 0) == 0
+        assert [(v.start, v.end) for v in era_mm.vmas()] == [(0, P), (P, 2 * P)]
+        assert era_mm.read(0) == 3
+    else:
+        assert _errno(era_mm.mremap, B, 2 * P, 2 * P, MAYMOVE | FIXED, 0) == errno.EFAULT
+
+
+# -- locked_vm ---------------------------------------------------------------------------------
+
+
+def test_locked_vm_follows_moves_and_growth(mm: ModelMM) -> None:
+    """move_vma adds the new length to locked_vm for a VM_LOCKED VMA (the unmap of the source
+    takes the old length off); expand_vma_in_place adds the growth; an unlocked VMA adds nothing.
+
+    Live 6.18 (VmLck in pages): mlock 2 pages -> 2; FIXED move -> 2; grow in place to 4 -> 4.
+    Unlocked: FIXED move and growth leave 0.
+    """
+    mm.mmap(B, 2 * P, RW, ANON)
+    mm.mlock(B, 2 * P)
+    assert mm.mm.locked_vm == 2
+    assert mm.mremap(B, 2 * P, 2 * P, MAYMOVE | FIXED, B + 8 * P) == B + 8 * P
+    assert mm.mm.locked_vm == 2
+    assert mm.mremap(B + 8 * P, 2 * P, 4 * P) == B + 8 * P
+    assert mm.mm.locked_vm == 4
+    mm.mmap(B + 32 * P, 2 * P, RW, ANON)
+    assert mm.mremap(B + 32 * P, 2 * P, 2 * P, MAYMOVE | FIXED, B + 40 * P) == B + 40 * P
+    assert mm.mremap(B + 40 * P, 2 * P, 3 * P) == B + 40 * P
+    assert mm.mm.locked_vm == 4
+
+
+# -- failures part way (out of memory in a tree preallocation) --------------------------------
+
+
+def test_shrink_fails_when_its_split_fails(mm: ModelMM) -> None:
+    """A shrink that must split the VMA fails with the split's ENOMEM (shrink_vma returns the
+    do_vmi_munmap error; mremap_at passes it on) and leaves the VMA whole."""
+    mm.mmap(B, 4 * P, RW, ANON)
+    mm.mm.fail_prealloc = True
+    assert _errno(mm.mremap, B, 4 * P, 2 * P) == errno.ENOMEM
+    mm.mm.fail_prealloc = False
+    assert extents(mm) == [(0, 4)]
+
+
+def test_expand_in_place_fails_when_the_merge_fails(mm: ModelMM) -> None:
+    """expand_vma_in_place: vma_merge_extend failing (no memory for the tree) is ENOMEM, with
+    the VMA left at its old size."""
+    mm.mmap(B, 2 * P, RW, ANON)
+    mm.mm.fail_prealloc = True
+    assert _errno(mm.mremap, B, 2 * P, 4 * P) == errno.ENOMEM
+    mm.mm.fail_prealloc = False
+    assert extents(mm) == [(0, 2)]
+
+
+def test_move_fails_when_copy_vma_fails(mm: ModelMM) -> None:
+    """move_vma: copy_vma returning NULL (no memory) is ENOMEM before anything moved."""
+    mm.mmap(B, 2 * P, RW, ANON)
+    mm.mmap(B + 2 * P, P, R, ANON)
+    mm.write(B, 4)
+    mm.mm.fail_prealloc = True
+    assert _errno(mm.mremap, B, 2 * P, 4 * P, MAYMOVE) == errno.ENOMEM
+    mm.mm.fail_prealloc = False
+    assert extents(mm) == [(0, 2), (2, 3)]
+    assert pages(mm, 0, 2) == "P." and mm.read(B) == 4
+
+
+def test_fixed_move_stops_when_unmapping_the_target_fails(
+    mm: ModelMM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mremap_to: when unmapping the target range fails, mremap returns that error at once; the
+    source is not shrunk, the target keeps its pages."""
+    mm.mmap(B, 4 * P, RW, ANON)
+    mm.mmap(B + 8 * P, 4 * P, RW, ANON)
+    mm.write(B + 9 * P, 6)
+    _fail_preallocs(monkeypatch, 1)
+    assert _errno(mm.mremap, B, 4 * P, P, MAYMOVE | FIXED, B + 9 * P) == errno.ENOMEM
+    assert extents(mm) == [(0, 4), (8, 12)]
+    assert mm.read(B + 9 * P) == 6
+
+
+def test_fixed_move_stops_when_its_shrink_fails(
+    mm: ModelMM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mremap_to: a move that also shrinks unmaps the tail first (shrink_vma); when that fails
+    the error is returned and nothing is moved."""
+    mm.mmap(B, 4 * P, RW, ANON)
+    mm.write(B, 2)
+    _fail_preallocs(monkeypatch, 1)
+    assert _errno(mm.mremap, B, 4 * P, P, MAYMOVE | FIXED, B + 16 * P) == errno.ENOMEM
+    assert extents(mm) == [(0, 4)]
+    assert mm.read(B) == 2
+
+
+def test_failed_source_unmap_keeps_source_unaccounted(
+    mm: ModelMM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """unmap_source_vma: VM_ACCOUNT is cleared on the source before its range is unmapped; if that
+    unmap fails (no memory to split), the move still succeeds, the source stays whole and keeps
+    VM_ACCOUNT cleared (only the commit charge is fixed up), the copy keeps VM_ACCOUNT."""
+    mm.mmap(B, 4 * P, RW, ANON)
+    mm.write(B + P, 5)
+    moved = mremap_mod.move_page_tables
+
+    def move_then_fail(model: object, old: int, new: int, length: int) -> int:
+        done = moved(model, old, new, length)  # type: ignore[arg-type]
+        mm.mm.fail_prealloc = True
+        return done
+
+    monkeypatch.setattr(mremap_mod, "move_page_tables", move_then_fail)
+    assert mm.mremap(B + P, P, P, MAYMOVE | FIXED, B + 8 * P) == B + 8 * P
+    mm.mm.fail_prealloc = False
+    assert extents(mm) == [(0, 4), (8, 9)]
+    assert "VM_ACCOUNT" not in vma_at(mm, 0).flags
+    assert "VM_ACCOUNT" in vma_at(mm, 8).flags
+    assert mm.read(B + 8 * P) == 5
+
+
+def test_dontunmap_hint_below_mmap_min_addr_in_a_full_address_space(mm: ModelMM) -> None:
+    """MREMAP_DONTUNMAP with new_addr 0: no usable hint, so get_unmapped_area searches; with no
+    free range left the move fails with ENOMEM (vrm_set_new_addr), mapping nothing at 0."""
+    mm.mmap(MMAP_MIN_ADDR, B - MMAP_MIN_ADDR, av.PROT_NONE, ANON | av.MAP_NORESERVE)
+    mm.mmap(B, P, RW, ANON)
+    mm.mmap(B + P, TASK_SIZE - B - P, av.PROT_NONE, ANON | av.MAP_NORESERVE)
+    assert _errno(mm.mremap, B, P, P, MAYMOVE | DONTUNMAP, 0) == errno.ENOMEM
+    assert len(mm.vmas()) == 3 and mm.vmas()[0].start == MMAP_MIN_ADDR
+
+
+# -- special VMAs (VM_DONTEXPAND / VM_PFNMAP), set up below the contract -----------------------
+
+
+@pytest.mark.parametrize("extra", [VM_DONTEXPAND, VM_PFNMAP], ids=["dontexpand", "pfnmap"])
+def test_special_vma_moves_but_neither_grows_nor_dontunmaps(era_mm: ModelMM, extra: int) -> None:
+    """check_prep_vma / remap_is_valid on a VM_DONTEXPAND or VM_PFNMAP VMA: a MREMAP_DONTUNMAP
+    move is EINVAL, growing it is EFAULT (with or without MAYMOVE), an equal-length MREMAP_FIXED
+    move is allowed (the equal-length check comes before the special-VMA one).
+
+    Live 6.18 on [vdso] (a special mapping, VM_DONTEXPAND): DONTUNMAP move -> EINVAL; grow by
+    one page -> EFAULT, with MAYMOVE -> EFAULT; same-length FIXED move -> the new address.
+    """
+    _special(era_mm, 0, 2, extra)
+    assert _remap(era_mm, 0, 2, 2, MAYMOVE | FIXED | DONTUNMAP, 8) == -errno.EINVAL
+    assert _remap(era_mm, 0, 2, 3, 0) == -errno.EFAULT
+    assert _remap(era_mm, 0, 2, 3, MAYMOVE) == -errno.EFAULT
+    assert extents(era_mm) == [(0, 2)]
+    assert _remap(era_mm, 0, 2, 2, MAYMOVE | FIXED, 8) == B + 8 * P
+    assert extents(era_mm) == [(8, 10)]
+
+
+def test_multi_vma_move_stops_at_a_vma_that_cannot_move() -> None:
+    """6.18 remap_move: an error on one VMA of a multi-VMA move is returned at once; the VMAs
+    before it stay moved. A DONTUNMAP move over an ordinary VMA and a VM_DONTEXPAND one.
+
+    Live 6.18: an anonymous page (written 7) right below [vdso], DONTUNMAP-moved together to a
+    free range -> EINVAL; the page's copy is at the target (reads 7), its source kept, [vdso]
+    not moved.
+    """
+    with ModelMM("reference", "6.18") as model:
+        model.mmap(B, 2 * P, RW, ANON)
+        model.write(B, 7)
+        _special(model, 2, 2, VM_DONTEXPAND)
+        assert _remap(model, 0, 4, 4, MAYMOVE | FIXED | DONTUNMAP, 8) == -errno.EINVAL
+        assert extents(model) == [(0, 2), (2, 4), (8, 10)]
+        assert model.read(B + 8 * P) == 7
+
+
+
+def test_duplicating_a_shared_mapping_with_old_length_zero(mm: ModelMM) -> None:
+    """Old length 0 duplicates a shared mapping (check_prep_vma / remap_is_valid refuse it only
+    for private ones): the copy maps the same pages and the original stays (unmapping a
+    zero-length source does nothing). The case language has no zero page count, hence a test.
+
+    Live 6.18: shared anonymous 2 pages, page 0 written 5, mremap(addr, 0, 2 pages, MAYMOVE |
+    FIXED, addr + 8 pages) -> addr + 8 pages; both read 5; a write through the copy shows in the
+    original.
+    """
+    mm.mmap(B, 2 * P, RW, SHARED_ANON)
+    mm.write(B, 5)
+    assert mm.mremap(B, 0, 2 * P, MAYMOVE | FIXED, B + 8 * P) == B + 8 * P
+    assert extents(mm) == [(0, 2), (8, 10)]
+    assert mm.read(B + 8 * P) == 5 and mm.read(B) == 5
+    mm.write(B + 9 * P, 3)
+    assert mm.read(B + P) == 3
