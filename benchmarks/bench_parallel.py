@@ -6,9 +6,16 @@ and prints the best and median wall times and the speedup. Target (issue 3): >= 
 2-core machine. The collect-only time is the part every xdist worker repeats (interpreter and
 plugin start-up, collection); it bounds the speedup (Amdahl), which is printed too.
 
-It also prints the machine's own ceiling: the speedup of two CPU-bound Python processes run
-side by side over one alone (about 2x on an idle 2-core machine; less when other work shares the
-CPUs, and then no pytest run can do better).
+It also prints two ceilings measured in the same run:
+
+* the machine's: the speedup of two CPU-bound Python processes run side by side over one alone
+  (about 2x on an idle 2-core machine; less when other work shares the CPUs, and then no pytest
+  run can do better);
+* xdist's, for a suite of this shape: a control suite of as many tests as ours, each burning the
+  CPU time our tests take on average, run plain (``-p no:anonvma``) serially and with ``-n 2``.
+  xdist's own per-test cost (every report serialised by the worker and handled by the controller,
+  which shares the same two CPUs) weighs on both suites alike; the CPU seconds each mode spends
+  are printed too.
 
 Every run is a fresh process in a temporary directory (so no project ini or conftest is
 involved). The bytecode cache stays on even if ``PYTHONDONTWRITEBYTECODE`` is set here, as in
@@ -23,25 +30,70 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 
 
-def run_suite(args: list[str], env: dict[str, str], cwd: str) -> float:
-    """Wall seconds of one pytest run. Failing tests still time the suite (exit status 1);
+@dataclass
+class Run:
+    """One pytest run: wall seconds, CPU seconds of its whole process tree, tests passed."""
+
+    wall: float
+    cpu: float
+    passed: int
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_suite(args: list[str], env: dict[str, str], cwd: str, plugin: str = "anonvma") -> Run:
+    """Time one pytest run (``-p PLUGIN``). Failing tests still time the suite (exit status 1);
     any other non-zero status (usage or internal error, interruption) stops the benchmark."""
-    command = [sys.executable, "-m", "pytest", "-p", "anonvma", "-q", "-p", "no:cacheprovider",
+    command = [sys.executable, "-m", "pytest", "-p", plugin, "-q", "-p", "no:cacheprovider",
                *args]
+    cpu = _children_cpu()
     start = time.perf_counter()
     done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
     if done.returncode not in (0, 1):
         sys.exit(f"bench_parallel: {' '.join(command)} exited {done.returncode}:\n"
                  f"{done.stdout[-2000:]}{done.stderr[-2000:]}")
-    return elapsed
+    passed = re.search(r"(\d+) passed", done.stdout)
+    return Run(elapsed, _children_cpu() - cpu, int(passed.group(1)) if passed else 0)
+
+
+#: the control suite: N tests, each burning SECONDS of CPU
+CONTROL = """import time
+
+import pytest
+
+
+@pytest.mark.parametrize("n", range({count}))
+def test_burn(n):
+    end = time.thread_time() + {seconds!r}
+    while time.thread_time() < end:
+        pass
+"""
+
+
+def control_speedup(count: int, seconds: float, env: dict[str, str], cwd: str,
+                    rounds: int) -> tuple[float, float]:
+    """Best serial and ``-n 2`` wall times of ``count`` plain tests of ``seconds`` CPU each."""
+    path = os.path.join(cwd, "test_control.py")
+    with open(path, "w") as out:
+        out.write(CONTROL.format(count=count, seconds=seconds))
+    serial = min(run_suite([path], env, cwd, "no:anonvma").wall for _ in range(rounds))
+    pair = min(run_suite(["-n", "2", path], env, cwd, "no:anonvma").wall for _ in range(rounds))
+    os.remove(path)
+    return serial, pair
 
 
 #: a CPU-bound Python process of about a second
@@ -78,15 +130,20 @@ def main() -> None:
     common = [f"--anonvma-impl={opts.impl}", *opts.extra]
     modes = {"serial": common, "-n 2": ["-n", "2", *common]}
     modes["collect only"] = ["--co", *common]
-    times: dict[str, list[float]] = {mode: [] for mode in modes}
+    runs: dict[str, list[Run]] = {mode: [] for mode in modes}
     capacity = parallel_capacity()
     with tempfile.TemporaryDirectory() as cwd:
         for args in modes.values():
             run_suite(args, env, cwd)  # warm-up: bytecode and rewrite caches
         for _ in range(opts.rounds):
             for mode, args in modes.items():
-                times[mode].append(run_suite(args, env, cwd))
+                runs[mode].append(run_suite(args, env, cwd))
+        serial_run = min(runs["serial"], key=lambda run: run.wall)
+        per_test = (serial_run.wall - min(r.wall for r in runs["collect only"])) / max(
+            serial_run.passed, 1)
+        control = control_speedup(serial_run.passed, per_test, env, cwd, opts.rounds)
     capacity_after = parallel_capacity()
+    times = {mode: [run.wall for run in samples] for mode, samples in runs.items()}
     print(f"suite: pytest -p anonvma {' '.join(common)}  ({os.cpu_count()} CPUs, "
           f"{opts.rounds} rounds, bytecode cache {'off' if opts.no_bytecode_cache else 'on'})")
     for mode, samples in times.items():
@@ -100,8 +157,14 @@ def main() -> None:
     best = min(times["serial"]) / min(times["-n 2"])
     median = statistics.median(times["serial"]) / statistics.median(times["-n 2"])
     print(f"  speedup -n 2: best {best:.2f}x   median {median:.2f}x   (target >= 1.8x)")
+    cpu = {mode: statistics.median(run.cpu for run in runs[mode]) for mode in ("serial", "-n 2")}
+    print(f"  CPU seconds (median, all processes): serial {cpu['serial']:.2f}   "
+          f"-n 2 {cpu['-n 2']:.2f}")
     print(f"  machine ceiling: two CPU-bound processes run {capacity:.2f}x faster side by side "
           f"({capacity_after:.2f}x after the runs)")
+    print(f"  xdist ceiling: {serial_run.passed} plain tests of {per_test * 1000:.1f} ms CPU each "
+          f"(this suite's mean): serial {control[0]:.2f} s, -n 2 {control[1]:.2f} s, speedup "
+          f"{control[0] / control[1]:.2f}x")
 
 
 if __name__ == "__main__":
