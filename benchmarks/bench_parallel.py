@@ -70,18 +70,26 @@ def run_suite(args: list[str], env: dict[str, str], cwd: str, plugin: str = "ano
     return Run(elapsed, _children_cpu() - cpu, int(passed.group(1)) if passed else 0)
 
 
-#: the control suite: N tests, each burning SECONDS of CPU
-CONTROL = """import time
-
-import pytest
+#: the control suite: N tests, each a loop of a fixed number of rounds
+CONTROL = """import pytest
 
 
 @pytest.mark.parametrize("n", range({count}))
 def test_burn(n):
-    end = time.thread_time() + {seconds!r}
-    while time.thread_time() < end:
-        pass
+    total = 0
+    for i in range({rounds}):
+        total += i
 """
+
+
+def loop_rounds(seconds: float) -> int:
+    """How many rounds of the control test's loop take ``seconds`` of CPU here (calibrated)."""
+    rounds = 1_000_000
+    start = time.process_time()
+    total = 0
+    for i in range(rounds):
+        total += i
+    return max(1, int(rounds * seconds / (time.process_time() - start)))
 
 
 def control_speedup(count: int, seconds: float, env: dict[str, str], cwd: str,
@@ -89,7 +97,7 @@ def control_speedup(count: int, seconds: float, env: dict[str, str], cwd: str,
     """Best serial and ``-n 2`` wall times of ``count`` plain tests of ``seconds`` CPU each."""
     path = os.path.join(cwd, "test_control.py")
     with open(path, "w") as out:
-        out.write(CONTROL.format(count=count, seconds=seconds))
+        out.write(CONTROL.format(count=count, rounds=loop_rounds(seconds)))
     serial = min(run_suite([path], env, cwd, "no:anonvma").wall for _ in range(rounds))
     pair = min(run_suite(["-n", "2", path], env, cwd, "no:anonvma").wall for _ in range(rounds))
     os.remove(path)

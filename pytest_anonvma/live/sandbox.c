@@ -47,6 +47,10 @@ enum av_op {
 
 #define AV_NAME_MAX 256
 
+#ifndef PR_THP_DISABLE_EXCEPT_ADVISED
+#define PR_THP_DISABLE_EXCEPT_ADVISED (1 << 1)	/* uapi linux/prctl.h, Linux 6.18 */
+#endif
+
 struct av_request {
 	uint32_t op;
 	uint32_t name_len;
@@ -222,9 +226,14 @@ int main(int argc, char **argv)
 		return 2;
 	controller = (pid_t)atol(argv[1]);
 	watch_controller();
-	/* No stray descriptors from the controller; no THP or khugepaged behind the test's back. */
+	/*
+	 * No stray descriptors from the controller; no THP or khugepaged behind the test's back.
+	 * EXCEPT_ADVISED (6.18) still lets an explicit MADV_COLLAPSE work as in any process; an
+	 * older kernel refuses the flag and gets THP disabled altogether.
+	 */
 	syscall(SYS_close_range, 4, ~0U, 0);
-	prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
+	if (prctl(PR_SET_THP_DISABLE, 1, PR_THP_DISABLE_EXCEPT_ADVISED, 0, 0))
+		prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
 	/* mlock cases must not hit a soft limit the model does not have. */
 	if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0) {
 		rl.rlim_cur = rl.rlim_max;

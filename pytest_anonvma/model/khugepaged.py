@@ -18,6 +18,7 @@ from pytest_anonvma.model.memory import (
     vma_is_anonymous,
     zap_page_range,
 )
+from pytest_anonvma.model.mm import vma_anon_vma
 from pytest_anonvma.model.mm_types import (
     PAGE_SHIFT,
     VM_HUGETLB,
@@ -29,7 +30,7 @@ from pytest_anonvma.model.mm_types import (
     VMA,
     MMStruct,
 )
-from pytest_anonvma.model.shmem import ShmemFile, shmem_fault
+from pytest_anonvma.model.shmem import ShmemFile
 
 __all__ = [
     "HPAGE_PMD_NR",
@@ -101,17 +102,33 @@ def thp_vma_allowable(vma: VMA) -> bool:
     return (vma.vm_pgoff - (vma.vm_start >> PAGE_SHIFT)) % HPAGE_PMD_NR == 0
 
 
-def _collapse_anon(mm: MMStruct, vma: VMA, haddr: int) -> bool:
-    """``collapse_huge_page``: needs a page table without markers; copies into fresh pages."""
-    from pytest_anonvma.model.rmap import anon_vma_prepare
+#: ``enum scan_result`` values the model produces (mm/khugepaged.c)
+SCAN_SUCCEED = "succeed"
+SCAN_FAIL = "fail"
+SCAN_PMD_NONE = "pmd_none"
+SCAN_PTE_NON_PRESENT = "pte_non_present"
+SCAN_PAGE_ANON = "page_anon"
+SCAN_TRUNCATED = "truncated"
+#: failures after which ``madvise_collapse`` goes on to the next block; any other stops it
+SCAN_CONTINUE = frozenset({SCAN_PTE_NON_PRESENT})
 
+
+def _collapse_anon(mm: MMStruct, vma: VMA, haddr: int) -> str:
+    """``hpage_collapse_scan_pmd`` + ``collapse_huge_page``: copy the block into fresh pages.
+
+    Zero-page and empty entries count as none (any number of them for MADV_COLLAPSE); a guard
+    marker fails the swap-in of non-present entries.
+    """
     first = haddr >> PAGE_SHIFT
     present = pfns_in_range(mm.ptes, first, first + HPAGE_PMD_NR)
     entries = [mm.ptes[pfn] for pfn in present]
-    if not entries or GUARD_MARKER in entries:
-        return False  # SCAN_PMD_NULL / SCAN_PTE_NON_PRESENT
-    if anon_vma_prepare(vma):
-        return False
+    if not entries:
+        return SCAN_PMD_NONE  # find_pmd_or_thp_or_none (the model keeps no empty tables)
+    if GUARD_MARKER in entries:
+        return SCAN_FAIL  # __collapse_huge_page_swapin: the marker's fault fails
+    if vma_anon_vma(vma) is None:
+        return SCAN_PAGE_ANON  # hugepage_vma_revalidate: only zero pages were ever mapped
+    writable = bool(vma.vm_flags & VM_WRITE)  # maybe_pmd_mkwrite
     for pfn in range(first, first + HPAGE_PMD_NR):
         old = mm.ptes.get(pfn)
         data = bytearray(old.folio.data) if isinstance(old, PTE) else None
@@ -119,17 +136,21 @@ def _collapse_anon(mm: MMStruct, vma: VMA, haddr: int) -> bool:
             old.folio.mapcount -= 1
         folio = Folio(data, is_anon=True)
         folio.mapcount = 1
-        mm.ptes[pfn] = PTE(folio, True)
-    return True
+        mm.ptes[pfn] = PTE(folio, writable)
+    return SCAN_SUCCEED
 
 
-def _collapse_file(mm: MMStruct, vma: VMA, haddr: int) -> bool:
-    """``collapse_file`` + ``retract_page_tables`` + ``collapse_pte_mapped_thp`` for shmem."""
+def _collapse_file(mm: MMStruct, vma: VMA, haddr: int) -> str:
+    """``collapse_file`` + ``retract_page_tables`` + ``collapse_pte_mapped_thp`` for shmem.
+
+    The new huge page covers the whole block: holes, past EOF too, become zeroed pages of it.
+    """
     file = vma.vm_file
     assert isinstance(file, ShmemFile)
     pgoff = vma.vm_pgoff + ((haddr - vma.vm_start) >> PAGE_SHIFT)
-    if pgoff + HPAGE_PMD_NR > file.pages:
-        return False
+    block = range(pgoff, pgoff + HPAGE_PMD_NR)
+    if not any(index in file.folios for index in block):
+        return SCAN_TRUNCATED  # collapse_file: the extent is one hole
     # The small pages leave every mapping (try_to_unmap); private copies and markers stay.
     for other in list(file.mappers):
         for ovma in list(other):
@@ -138,22 +159,28 @@ def _collapse_file(mm: MMStruct, vma: VMA, haddr: int) -> bool:
                 zap_page_range(
                     other, oaddr, oaddr + HPAGE_PMD_SIZE, zap_guards=False, even_cows=False
                 )
-    for index in range(pgoff, pgoff + HPAGE_PMD_NR):
-        shmem_fault(file, index)
+    for index in block:
+        if index not in file.folios:
+            file.folios[index] = Folio(is_anon=False, mapping=file, index=index)
     retract_page_tables(file, pgoff)
     # collapse_pte_mapped_thp: a table still holding entries cannot take the PMD mapping.
     first = haddr >> PAGE_SHIFT
-    if any(True for _ in pfns_in_range(mm.ptes, first, first + HPAGE_PMD_NR)):
-        return False  # SCAN_PTE_NON_PRESENT (a marker) or a private copy
+    left = next(pfns_in_range(mm.ptes, first, first + HPAGE_PMD_NR), None)
+    if left is not None:
+        return SCAN_PTE_NON_PRESENT if mm.ptes[left] is GUARD_MARKER else SCAN_FAIL
     for index, pfn in enumerate(range(first, first + HPAGE_PMD_NR), start=pgoff):
         folio = file.folios[index]
         folio.mapcount += 1
         mm.ptes[pfn] = PTE(folio, bool(vma.vm_flags & VM_SHARED and vma.vm_flags & VM_WRITE))
-    return True
+    return SCAN_SUCCEED
 
 
 def madvise_collapse(mm: MMStruct, vma: VMA, start: int, end: int) -> int:
-    """``madvise_collapse``: collapse every whole aligned 2 MiB block of the range; 0 or -errno."""
+    """``madvise_collapse``: collapse every whole aligned 2 MiB block of the range; 0 or -errno.
+
+    A block failing other than by a non-present entry ends the walk: later blocks stay as
+    they are.
+    """
     if not thp_vma_allowable(vma):
         return -errno.EINVAL
     hstart = (start + HPAGE_PMD_SIZE - 1) & ~(HPAGE_PMD_SIZE - 1)
@@ -161,8 +188,12 @@ def madvise_collapse(mm: MMStruct, vma: VMA, start: int, end: int) -> int:
     failed = False
     for haddr in range(hstart, hend, HPAGE_PMD_SIZE):
         if vma_is_anonymous(vma):
-            ok = _collapse_anon(mm, vma, haddr)
+            result = _collapse_anon(mm, vma, haddr)
         else:
-            ok = _collapse_file(mm, vma, haddr)
-        failed = failed or not ok
+            result = _collapse_file(mm, vma, haddr)
+        if result == SCAN_SUCCEED:
+            continue
+        failed = True
+        if result not in SCAN_CONTINUE:
+            break
     return -errno.EINVAL if failed else 0

@@ -84,9 +84,9 @@ def apply_vma_lock_flags(mm: MMStruct, start: int, length: int, flags: int) -> i
 
 
 def _page_range(start: int, length: int) -> tuple[int, int]:
-    """Round the range out to whole pages, as mlock and munlock do."""
-    length &= ULONG_MAX
-    length = (length + (start & (PAGE_SIZE - 1)) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+    """Round the range out to whole pages, as mlock and munlock do; the length is an unsigned
+    long, so a length within a page of ULONG_MAX wraps to 0 (nothing to do)."""
+    length = (length + (start & (PAGE_SIZE - 1)) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1) & ULONG_MAX
     return start & ~(PAGE_SIZE - 1), length
 
 

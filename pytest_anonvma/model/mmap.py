@@ -1,8 +1,8 @@
 """mmap(2), munmap(2) and address-space placement (mm/mmap.c).
 
 Placement is the kernel's top-down allocator without randomisation: the highest gap below
-``MMAP_BASE`` that fits (``unmapped_area_topdown``), anonymous mappings whose length is a
-multiple of 2 MiB aligned to 2 MiB (``thp_get_unmapped_area``).
+``MMAP_BASE`` that fits (``unmapped_area_topdown``), anonymous mappings given no hint whose
+length is a multiple of 2 MiB aligned to 2 MiB (``thp_get_unmapped_area``).
 """
 
 from __future__ import annotations
@@ -39,7 +39,9 @@ __all__ = [
     "MMAP_MIN_ADDR",
     "TASK_SIZE",
     "do_mmap",
+    "file_mmap_ok",
     "get_unmapped_area",
+    "round_hint_to_min",
     "sys_munmap",
     "unmapped_area_topdown",
 ]
@@ -54,6 +56,8 @@ PMD_SIZE = 2 << 20
 MAP_TYPE = 0x0F
 MAP_SHARED_VALIDATE = 0x03
 ULONG_MAX = (1 << 64) - 1
+#: ``MAX_LFS_FILESIZE`` on 64-bit: the largest size of a regular file (a memfd)
+MAX_LFS_FILESIZE = (1 << 63) - 1
 
 
 def unmapped_area_topdown(mm: MMStruct, length: int, low: int, high: int) -> int:
@@ -86,10 +90,12 @@ def get_unmapped_area(
 ) -> int:
     """Choose (or check) where a mapping goes (``__get_unmapped_area``); address or -errno.
 
-    MAP_FIXED takes ``addr`` as is; otherwise a free, page-aligned hint is honoured, else the
-    top-down search runs.
+    MAP_FIXED takes ``addr`` as is; otherwise a free hint is honoured (x86-64's
+    ``arch_get_unmapped_area_topdown`` checks it against TASK_SIZE only: ``mmap_min_addr`` is
+    applied to mmap hints by ``round_hint_to_min``), else the top-down search runs, 2 MiB
+    aligned for anonymous private mappings without a hint.
     """
-    if length > TASK_SIZE - MMAP_MIN_ADDR:
+    if length > TASK_SIZE:
         return -errno.ENOMEM
     if flags & MAP_FIXED:
         if addr > TASK_SIZE - length:
@@ -98,14 +104,27 @@ def get_unmapped_area(
             return -errno.EINVAL
         return addr
     if addr:
-        addr = (addr + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
-        if TASK_SIZE - length >= addr >= MMAP_MIN_ADDR:
+        if addr <= TASK_SIZE - length:  # mmap_address_hint_valid
             found = mm.find_vma(addr)
             if found is None or addr + length <= found.vm_start:
                 return addr
-    if file is None and not flags & MAP_SHARED and length % PMD_SIZE == 0:
+    elif file is None and not flags & MAP_SHARED and length % PMD_SIZE == 0:
         return _thp_get_unmapped_area(mm, length)
     return unmapped_area_topdown(mm, length, MMAP_MIN_ADDR, MMAP_BASE)
+
+
+def round_hint_to_min(hint: int) -> int:
+    """Round an mmap hint down to a page, a nonzero one up to ``mmap_min_addr``
+    (``round_hint_to_min``)."""
+    hint &= ~(PAGE_SIZE - 1)
+    if hint and hint < MMAP_MIN_ADDR:
+        return MMAP_MIN_ADDR
+    return hint
+
+
+def file_mmap_ok(pgoff: int, length: int) -> bool:
+    """Does ``[pgoff, pgoff + length)`` fit a regular file's largest size (``file_mmap_ok``)?"""
+    return pgoff <= (MAX_LFS_FILESIZE - length) >> PAGE_SHIFT
 
 
 def do_mmap(
@@ -135,6 +154,8 @@ def do_mmap(
         return -errno.EINVAL
     if flags & MAP_FIXED_NOREPLACE:
         flags |= MAP_FIXED
+    if not flags & MAP_FIXED:
+        addr = round_hint_to_min(addr)
     length = (length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1) & ULONG_MAX
     if not length:
         return -errno.ENOMEM
@@ -150,6 +171,8 @@ def do_mmap(
 
     map_type = flags & MAP_TYPE
     if file is not None:
+        if not file_mmap_ok(pgoff, length):
+            return -errno.EOVERFLOW
         if map_type not in (MAP_SHARED, MAP_SHARED_VALIDATE, MAP_PRIVATE):
             return -errno.EINVAL
         if map_type != MAP_PRIVATE:

@@ -68,6 +68,11 @@ class VmaRemap:
         return bool(self.flags & MREMAP_FIXED) and self.old_len == self.new_len
 
 
+def page_align(length: int) -> int:
+    """``PAGE_ALIGN`` on an unsigned long: rounds up modulo 2**64, so ULONG_MAX becomes 0."""
+    return (length + PAGE_SIZE - 1) & ULONG_MAX & ~(PAGE_SIZE - 1)
+
+
 def _overlaps(vrm: VmaRemap) -> bool:
     """Do source and destination ranges overlap (``vrm_overlaps``)?"""
     return vrm.addr < vrm.new_addr + vrm.new_len and vrm.new_addr < vrm.addr + vrm.old_len
@@ -177,6 +182,12 @@ def _dontunmap_complete(vrm: VmaRemap, vma: VMA, new_vma: VMA) -> None:
         unlink_anon_vmas(vma)
 
 
+def vrm_stat_account(vrm: VmaRemap, vma: VMA, nbytes: int) -> None:
+    """Charge ``nbytes`` to locked_vm if ``vma`` is VM_LOCKED (``vrm_stat_account``)."""
+    if vma.vm_flags & VM_LOCKED:
+        vrm.mm.locked_vm += nbytes >> PAGE_SHIFT
+
+
 def move_vma(vrm: VmaRemap) -> int:
     """Copy the VMA to ``new_addr``, move its page tables, unmap the source (``move_vma``)."""
     from pytest_anonvma.model.vma import copy_vma
@@ -192,12 +203,12 @@ def move_vma(vrm: VmaRemap) -> int:
     if new_vma.vm_start <= vrm.addr < new_vma.vm_end:
         vma = new_vma  # copy_vma merged the source into the copy (*vmap = new_vma)
     move_page_tables(mm, vrm.addr, vrm.new_addr, vrm.old_len)
+    # a DONTUNMAP move charges locked_vm too: the source keeps its share (dontunmap_complete)
+    vrm_stat_account(vrm, vma, vrm.new_len)
     if vrm.flags & MREMAP_DONTUNMAP:
         _dontunmap_complete(vrm, vma, new_vma)
     else:
         _unmap_source(vrm, vma, vrm.addr, vrm.old_len, vm_flags)
-    if vm_flags & VM_LOCKED and not vrm.flags & MREMAP_DONTUNMAP:
-        mm.locked_vm += vrm.new_len >> PAGE_SHIFT
     return vrm.new_addr
 
 
@@ -249,8 +260,7 @@ def expand_vma(vrm: VmaRemap) -> int:
         if merged is None:
             return -errno.ENOMEM
         vrm.vma = merged
-        if merged.vm_flags & VM_LOCKED:
-            vrm.mm.locked_vm += vrm.delta >> PAGE_SHIFT
+        vrm_stat_account(vrm, merged, vrm.delta)
         return vrm.addr
     if not vrm.flags & MREMAP_MAYMOVE:
         return -errno.ENOMEM
@@ -311,15 +321,7 @@ def do_mremap(
     mm: MMStruct, addr: int, old_len: int, new_len: int, flags: int, new_addr: int
 ) -> int:
     """The mremap syscall (``do_mremap``); the resulting address or -errno."""
-    page_mask = ~(PAGE_SIZE - 1)
-    vrm = VmaRemap(
-        mm,
-        addr,
-        ((old_len & ULONG_MAX) + PAGE_SIZE - 1) & page_mask,
-        ((new_len & ULONG_MAX) + PAGE_SIZE - 1) & page_mask,
-        flags,
-        new_addr,
-    )
+    vrm = VmaRemap(mm, addr, page_align(old_len), page_align(new_len), flags, new_addr)
     res = check_mremap_params(vrm)
     if res:
         return res

@@ -108,10 +108,12 @@ def test_fork_keeps_guards_except_rfc_v1(
 
 
 def _file_hazard(design: str) -> ModelMM:
-    """A shared memfd VMA of one huge page whose guard went through an mprotect merge."""
+    """A shared memfd VMA of one huge page whose guard went through an mprotect merge (page 0
+    written: collapse_file refuses a block with no page cached at all)."""
     mm = ModelMM(design)
     fd = mm.memfd("thp", 2 * HPAGE * P)
     mm.mmap(B, HPAGE * P, RW, SHARED_FILE, fd)
+    mm.write(B, 1)
     mm.mprotect(B + P, P, R)
     mm.madvise(B + P, P, GUARD)
     mm.mprotect(B + P, P, RW)

@@ -29,7 +29,7 @@ from pytest_anonvma.model.mm_types import (
     VM_READ,
     VM_WRITE,
 )
-from pytest_anonvma.model.mmap import MMAP_MIN_ADDR, TASK_SIZE
+from pytest_anonvma.model.mmap import MMAP_BASE, MMAP_MIN_ADDR, TASK_SIZE
 from pytest_anonvma.model.mremap import do_mremap
 
 MAYMOVE, FIXED, DONTUNMAP = av.MREMAP_MAYMOVE, av.MREMAP_FIXED, av.MREMAP_DONTUNMAP
@@ -119,6 +119,33 @@ def test_negative_old_length_is_an_unsigned_long(mm: ModelMM) -> None:
     assert extents(mm) == [(0, 4)]
 
 
+def test_huge_old_length_wraps_to_zero(mm: ModelMM) -> None:
+    """do_mremap page-aligns both lengths as unsigned longs before any check: ULONG_MAX (and
+    anything above 2**64 - 4096) rounds to 0. Old length 0 on a shared mapping duplicates it
+    (remap_is_valid allows that for shared VMAs): without MAYMOVE it cannot grow in place (the
+    range does not end at the VMA's end) -> ENOMEM; with MREMAP_FIXED -> a one-page copy at the
+    target, the original kept. On a private mapping old length 0 is EINVAL; a new length of
+    ULONG_MAX is 0, EINVAL.
+
+    Live 6.18: shared 2 pages; mremap(addr, ULONG_MAX, 4096, 0) -> ENOMEM; with MAYMOVE | FIXED
+    to addr + 8 pages -> addr + 8 pages, VMAs [0,2) and [8,9); mremap(addr, ULONG_MAX - 10,
+    4096, MAYMOVE) -> a new address; private: ULONG_MAX old length -> EINVAL; shared, new
+    length ULONG_MAX -> EINVAL.
+    """
+    ulong_max = (1 << 64) - 1
+    mm.mmap(B, 2 * P, RW, SHARED_ANON)
+    mm.write(B, 5)
+    assert _errno(mm.mremap, B, ulong_max, P) == errno.ENOMEM
+    assert _errno(mm.mremap, B, ulong_max, ulong_max, MAYMOVE) == errno.EINVAL
+    assert mm.mremap(B, ulong_max, P, MAYMOVE | FIXED, B + 8 * P) == B + 8 * P
+    assert extents(mm) == [(0, 2), (8, 9)]
+    assert mm.read(B + 8 * P) == 5 and mm.read(B) == 5
+    assert mm.mremap(B, ulong_max - 10, P, MAYMOVE) not in (B, B + 8 * P)
+    assert len(mm.vmas()) == 3
+    mm.mmap(B + 16 * P, 2 * P, RW, ANON)
+    assert _errno(mm.mremap, B + 16 * P, ulong_max, P, MAYMOVE | FIXED, B + 24 * P) == errno.EINVAL
+
+
 # -- vrm_set_new_addr / vma_expandable: placement ---------------------------------------------
 
 
@@ -133,6 +160,22 @@ def test_moved_private_mapping_of_pmd_multiple_is_pmd_aligned(mm: ModelMM) -> No
     mm.mmap(B + P, P, R, ANON)
     new = mm.mremap(B, P, PMD_SIZE, MAYMOVE)
     assert new != B and new % PMD_SIZE == 0
+
+
+def test_dontunmap_move_with_a_hint_is_not_pmd_aligned(mm: ModelMM) -> None:
+    """A DONTUNMAP move passes its new_addr to get_unmapped_area as a hint (vrm_set_new_addr);
+    __get_unmapped_area uses the 2 MiB-aligned allocator (thp_get_unmapped_area) only when no
+    hint is given, so when the hint is taken the plain top-down search places the copy: the
+    highest free range below mmap_base, not rounded to 2 MiB.
+
+    Live 6.18: 2 MiB private VMAs at B and B + 2 MiB, DONTUNMAP move of the first with the
+    (occupied) hint B + 2 MiB -> an address that is not 2 MiB aligned.
+    """
+    mm.mmap(B, PMD_SIZE, RW, ANON)
+    mm.mmap(B + PMD_SIZE, PMD_SIZE, RW, ANON)
+    new = mm.mremap(B, PMD_SIZE, PMD_SIZE, MAYMOVE | DONTUNMAP, B + PMD_SIZE)
+    assert new == MMAP_BASE - PMD_SIZE
+    assert new % PMD_SIZE != 0
 
 
 def test_expand_in_place_up_to_task_size(mm: ModelMM) -> None:
@@ -194,6 +237,34 @@ def test_locked_vm_follows_moves_and_growth(mm: ModelMM) -> None:
     assert mm.mremap(B + 32 * P, 2 * P, 2 * P, MAYMOVE | FIXED, B + 40 * P) == B + 40 * P
     assert mm.mremap(B + 40 * P, 2 * P, 3 * P) == B + 40 * P
     assert mm.mm.locked_vm == 4
+
+
+def test_dontunmap_move_charges_locked_vm_for_the_copy(mm: ModelMM) -> None:
+    """move_vma charges the new length to locked_vm (vrm_stat_account) whenever the moved VMA is
+    VM_LOCKED, MREMAP_DONTUNMAP included: dontunmap_complete then clears VM_LOCKED on the source
+    but leaves locked_vm alone, so both lengths stay counted. When copy_vma merges the source
+    into the copy, the merged VMA is the one checked (and then unlocked).
+
+    Live 6.18 (VmLck in pages): mlock 2 pages, DONTUNMAP move -> 2 -> 4, copy locked, source
+    not. PROT_NONE VMAs of 3 and 4 pages with a 1-page gap, both mlocked (ENOMEM, VMAs locked
+    all the same) -> 7; DONTUNMAP move of the last page into the gap -> one VMA, unlocked, 8.
+    """
+    mm.mmap(B, 2 * P, RW, ANON)
+    mm.mlock(B, 2 * P)
+    assert mm.mm.locked_vm == 2
+    assert mm.mremap(B, 2 * P, 2 * P, MAYMOVE | FIXED | DONTUNMAP, B + 8 * P) == B + 8 * P
+    assert mm.mm.locked_vm == 4
+    assert "VM_LOCKED" in vma_at(mm, 8).flags and "VM_LOCKED" not in vma_at(mm, 0).flags
+    mm.munmap(B, 16 * P)
+    mm.mm.locked_vm = 0  # the DONTUNMAP source's share is never given back; start afresh
+    mm.mmap(B, 3 * P, av.PROT_NONE, ANON)
+    mm.mmap(B + 4 * P, 4 * P, av.PROT_NONE, ANON)
+    assert _errno(mm.mlock, B, 3 * P) == errno.ENOMEM
+    assert _errno(mm.mlock, B + 4 * P, 4 * P) == errno.ENOMEM
+    assert mm.mm.locked_vm == 7
+    assert mm.mremap(B + 7 * P, P, P, MAYMOVE | FIXED | DONTUNMAP, B + 3 * P) == B + 3 * P
+    assert extents(mm) == [(0, 8)] and "VM_LOCKED" not in vma_at(mm, 0).flags
+    assert mm.mm.locked_vm == 8
 
 
 # -- failures part way (out of memory in a tree preallocation) --------------------------------

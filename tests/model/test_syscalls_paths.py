@@ -105,12 +105,59 @@ def test_pmd_multiple_falls_back_when_padding_does_not_fit(mm: ModelMM) -> None:
 
 
 def test_unaligned_hint_gives_a_page_aligned_mapping(mm: ModelMM) -> None:
-    """mm/mmap.c: do_mmap (round_hint_to_min) and arch_get_unmapped_area_topdown page-align a
-    free hint before using it. The kernel rounds down (live 6.18: hint B+100 -> B); the model
-    rounds up (reported to the lead), so the test asserts an aligned start next to the hint."""
-    addr = mm.mmap(B + 100, P, R, PRIVATE)
-    assert addr in (B, B + P)
-    assert extents(mm) == [((addr - B) // P, (addr - B) // P + 1)]
+    """mm/mmap.c: do_mmap's round_hint_to_min rounds a hint down to its page before
+    arch_get_unmapped_area_topdown uses it. Checked on live 6.18: hints B+100 and B+4095 -> B."""
+    assert mm.mmap(B + 100, P, R, PRIVATE) == B
+    assert extents(mm) == [(0, 1)]
+    mm.munmap(B, P)
+    assert mm.mmap(B + P - 1, P, R, PRIVATE) == B
+    assert extents(mm) == [(0, 1)]
+
+
+def test_hint_below_mmap_min_addr_moves_up_to_it(mm: ModelMM) -> None:
+    """mm/mmap.c: round_hint_to_min turns a nonzero hint below mmap_min_addr into mmap_min_addr
+    (then used if free); a hint below one page rounds to 0, no hint at all, so the top-down
+    search places it; when mmap_min_addr is taken the search runs too.
+
+    Checked on live 6.18 (mmap_min_addr 0x10000 from CONFIG_LSM_MMAP_MIN_ADDR): hints 0x2000
+    and 0x10064 -> 0x10000; hint 100 -> a high address; 0x2000 with 0x10000 mapped -> a high
+    address.
+    """
+    assert mm.mmap(0x2000, P, R, PRIVATE) == MMAP_MIN_ADDR
+    mm.munmap(MMAP_MIN_ADDR, P)
+    assert mm.mmap(MMAP_MIN_ADDR + 100, P, R, PRIVATE) == MMAP_MIN_ADDR
+    assert mm.mmap(0x2000, P, R, PRIVATE) == MMAP_BASE - P
+    assert mm.mmap(100, P, R, PRIVATE) == MMAP_BASE - 2 * P
+
+
+def test_get_unmapped_area_takes_a_low_hint_as_is(mm: ModelMM) -> None:
+    """arch_get_unmapped_area_topdown (x86-64) checks a hint against TASK_SIZE only; mmap_min_addr
+    is applied to mmap hints by do_mmap (round_hint_to_min), which mremap does not call, so a
+    MREMAP_DONTUNMAP move to a free hint below mmap_min_addr lands there.
+
+    Checked on live 6.18 (root): mremap(B, 2 pages, 2 pages, MAYMOVE|DONTUNMAP, 0x2000) -> 0x2000.
+    """
+    mm.mmap(B, 2 * P, RW, ANON)
+    flags = av.MREMAP_MAYMOVE | av.MREMAP_DONTUNMAP
+    assert mm.mremap(B, 2 * P, 2 * P, flags, 0x2000) == 0x2000
+    assert [(v.start, v.end) for v in mm.vmas()] == [(0x2000, 0x4000), (B, B + 2 * P)]
+
+
+def test_pmd_alignment_only_without_a_hint(mm: ModelMM) -> None:
+    """mm/mmap.c: __get_unmapped_area uses thp_get_unmapped_area_vmflags only when no hint is
+    left after round_hint_to_min; a hint that is taken, or that fails, goes through the plain
+    search, unaligned.
+
+    Checked on live 6.18: 2 MiB with hint 0x2000 -> 0x10000; with hint 100 (rounded to 0) ->
+    2 MiB aligned; with an occupied hint -> not 2 MiB aligned (six tries), while with no hint
+    -> 2 MiB aligned (six tries).
+    """
+    assert mm.mmap(0x2000, PMD, R, PRIVATE) == MMAP_MIN_ADDR
+    mm.mmap(B, P, R, PRIVATE | av.MAP_FIXED)
+    assert MMAP_BASE % PMD  # so the plain search's result is not 2 MiB aligned
+    assert mm.mmap(B, PMD, R, PRIVATE) == MMAP_BASE - PMD
+    # no hint: the highest 2 MiB-aligned start whose mapping ends below the one just made
+    assert mm.mmap(100, PMD, R, PRIVATE) == (MMAP_BASE - 2 * PMD) & ~(PMD - 1)
 
 
 def test_hint_overlapping_a_vma_is_not_honoured(mm: ModelMM) -> None:
@@ -157,6 +204,22 @@ def test_map_fixed_at_zero_populates(mm: ModelMM) -> None:
     assert mm.page(0) is av.PageState.PRESENT
 
 
+def test_map_fixed_length_limit_is_task_size(mm: ModelMM) -> None:
+    """mm/mmap.c: __get_unmapped_area (and x86-64's arch_get_unmapped_area_topdown) reject only
+    a length above TASK_SIZE; a MAP_FIXED_NOREPLACE range from 0 of up to TASK_SIZE bytes gets
+    as far as the overlap check.
+
+    Checked on live 6.18 (root), a VMA at B: MAP_FIXED_NOREPLACE at 0 of TASK_SIZE - 4096,
+    TASK_SIZE - 0x10000 + 4096 and TASK_SIZE bytes -> EEXIST; of TASK_SIZE + 4096 -> ENOMEM.
+    """
+    mm.mmap(B, P, R, ANON)
+    flags = PRIVATE | av.MAP_FIXED_NOREPLACE | av.MAP_NORESERVE
+    for length in (TASK_SIZE - P, TASK_SIZE - MMAP_MIN_ADDR + P, TASK_SIZE):
+        assert _errno(mm.mmap, 0, length, av.PROT_NONE, flags) == errno.EEXIST
+    assert _errno(mm.mmap, 0, TASK_SIZE + P, av.PROT_NONE, flags) == errno.ENOMEM
+    assert extents(mm) == [(0, 1)]
+
+
 # -- mmap: arguments -----------------------------------------------------------------------------
 
 
@@ -194,6 +257,33 @@ def test_shared_anonymous_ignores_the_offset(mm: ModelMM) -> None:
     /proc/self/smaps offset 00000000 for the /dev/zero mapping."""
     mm.mmap(B, P, RW, SHARED_ANON, None, 4 * P)
     assert vma_at(mm, 0).pgoff == 0
+
+
+def test_file_offset_beyond_max_file_size_is_eoverflow(mm: ModelMM) -> None:
+    """mm/mmap.c: do_mmap -> file_mmap_ok: a memfd is a regular file, so [offset, offset + len)
+    must end at or below MAX_LFS_FILESIZE (2**63 - 1), else EOVERFLOW; an offset of -4096 is
+    2**64 - 4096 as an unsigned long. The check comes after the MAP_FIXED_NOREPLACE overlap
+    check and before the map type check; anonymous mappings have no such limit.
+
+    Checked on live 6.18: memfd shared or private at offset -4096 -> EOVERFLOW; one page at
+    2**63 - 4096 -> EOVERFLOW, at 2**63 - 8192 -> mapped; two pages at 2**63 - 12288 -> mapped,
+    at 2**63 - 8192 -> EOVERFLOW; type 0 at -4096 -> EOVERFLOW; MAP_FIXED_NOREPLACE at -4096
+    over a VMA -> EEXIST; anonymous at -4096 -> mapped.
+    """
+    fd = mm.memfd("m", 8 * P)
+    shared = av.MAP_SHARED | av.MAP_FIXED
+    assert _errno(mm.mmap, B, P, R, shared, fd, -P) == errno.EOVERFLOW
+    assert _errno(mm.mmap, B, P, R, av.MAP_PRIVATE | av.MAP_FIXED, fd, -P) == errno.EOVERFLOW
+    assert _errno(mm.mmap, B, P, R, shared, fd, (1 << 63) - P) == errno.EOVERFLOW
+    assert _errno(mm.mmap, B, 2 * P, R, shared, fd, (1 << 63) - 2 * P) == errno.EOVERFLOW
+    assert _errno(mm.mmap, B, P, R, av.MAP_FIXED, fd, -P) == errno.EOVERFLOW
+    assert mm.vmas() == []
+    assert mm.mmap(B, P, R, shared, fd, (1 << 63) - 2 * P) == B
+    assert mm.mmap(B + 2 * P, 2 * P, R, shared, fd, (1 << 63) - 3 * P) == B + 2 * P
+    noreplace = av.MAP_SHARED | av.MAP_FIXED_NOREPLACE
+    assert _errno(mm.mmap, B, P, R, noreplace, fd, -P) == errno.EEXIST
+    assert mm.mmap(B + 8 * P, P, R, ANON, None, -P) == B + 8 * P
+    assert extents(mm) == [(0, 1), (2, 4), (8, 9)]
 
 
 def test_mmap_region_failure_is_returned(mm: ModelMM) -> None:
@@ -351,6 +441,27 @@ def test_mlock_of_nothing_succeeds_in_a_hole(mm: ModelMM) -> None:
     mm.mlock(B + 20 * P, 0)
     mm.munlock(B + 20 * P, 0)
     assert apply_vma_lock_flags(mm.mm, B + 20 * P, 0, VM_LOCKED) == 0
+
+
+def test_mlock_length_rounding_to_zero_does_nothing(mm: ModelMM) -> None:
+    """mm/mlock.c: do_mlock and munlock compute PAGE_ALIGN(len + offset_in_page(start)) as an
+    unsigned long: ULONG_MAX (or any length within a page of 2**64 counting the offset) wraps
+    to 0, and an empty range is success with nothing changed; 2**64 - 4096 stays and wraps
+    the end (EINVAL).
+
+    Checked on live 6.18: mlock(B, ULONG_MAX), mlock(B + 100, 2**64 - 100) and
+    mlock(B, 2**64 - 4095) -> 0, the VMA not locked; mlock(B, 2**64 - 4096) -> EINVAL;
+    after mlock of the VMA, munlock(B, ULONG_MAX) -> 0, the VMA still locked.
+    """
+    mm.mmap(B, 4 * P, R, ANON)
+    for start, length in ((B, ULONG_MAX), (B + 100, (1 << 64) - 100), (B, (1 << 64) - P + 1)):
+        mm.mlock(start, length)
+        assert "VM_LOCKED" not in vma_at(mm, 0).flags
+    assert _errno(mm.mlock, B, (1 << 64) - P) == errno.EINVAL
+    mm.mlock(B, 4 * P)
+    mm.munlock(B, ULONG_MAX)
+    assert "VM_LOCKED" in vma_at(mm, 0).flags
+    assert extents(mm) == [(0, 4)]
 
 
 def test_do_mlock_returns_zero(mm: ModelMM) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import errno
 
 import pytest
-from engine_helpers import ANON, RW, B, P, pages, touch
+from engine_helpers import ANON, RW, B, P, pages, touch, vma_at
 
 import pytest_anonvma as av
 from pytest_anonvma.model.debug import validate_mm
@@ -43,6 +43,7 @@ from pytest_anonvma.model.mm_types import (
 from pytest_anonvma.model.rmap import AnonVMA
 
 SHARED = av.MAP_SHARED | av.MAP_FIXED
+PRIVATE_FILE = av.MAP_PRIVATE | av.MAP_FIXED
 NR = HPAGE_PMD_NR
 #: x86-64 TASK_SIZE_MAX (arch/x86/include/asm/page_64_types.h): 2^47 minus one page
 TASK_SIZE = (1 << 47) - P
@@ -364,3 +365,116 @@ def test_collapsed_read_only_shared_file_block_stays_read_only() -> None:
     first = B >> PAGE_SHIFT
     assert not any(mm.mm.ptes[pfn].writable for pfn in range(first, first + NR))
     assert touch(mm, 0, write=True) == "SEGV"
+
+
+def _errno_of(mm: ModelMM, first: int, count: int) -> int:
+    """MADV_COLLAPSE of ``count`` pages from arena page ``first``: 0 or the errno."""
+    try:
+        mm.madvise(B + first * P, count * P, av.MADV_COLLAPSE)
+    except OSError as err:
+        return err.errno
+    return 0
+
+
+def test_collapse_fills_a_shmem_block_reaching_past_eof() -> None:
+    """mm/khugepaged.c collapse_file: holes of the block (nr_none), past EOF too, become zeroed
+    pages of the new huge page, which is then mapped whole; a fresh fault past EOF still gets
+    SIGBUS (shmem_fault checks i_size). Checked on live 6.18 (ctypes): 100-page memfd mapped
+    512 pages, page 0 written: collapse 0, ShmemPmdMapped 2048 kB, page 200 reads 0; a forked
+    child's touch of page 200 gets SIGBUS."""
+    mm = _memfd_mm(100)
+    mm.write(B, 9)
+    assert _errno_of(mm, 0, NR) == 0
+    assert pages(mm, 0, NR) == "P" * NR
+    assert (mm.read(B), mm.read(B + 200 * P)) == (9, 0)
+    file = _vma_of(mm, 0).vm_file
+    assert [file.folios[i].mapcount for i in (0, 99, 100, NR - 1)] == [1, 1, 1, 1]
+    validate_mm(mm.mm)
+    assert touch(mm.fork(), 200) == "BUS"
+
+
+def test_collapse_refuses_a_shmem_block_with_nothing_cached() -> None:
+    """mm/khugepaged.c collapse_file: an extent without a single cached page is SCAN_TRUNCATED
+    (EINVAL), inside the file or wholly past its end; nothing is allocated. Checked on live
+    6.18 (ctypes): a fresh 512-page memfd, and the second block of a 100-page memfd mapped
+    1024 pages: EINVAL, pages stay empty."""
+    mm = _memfd_mm(NR)
+    assert _errno_of(mm, 0, NR) == errno.EINVAL
+    assert pages(mm, 0, 3) == "..."
+    assert _vma_of(mm, 0).vm_file.folios == {}
+    mm = ModelMM("reference")
+    mm.mmap(B, 2 * NR * P, RW, SHARED, mm.memfd("f", 100 * P))
+    mm.write(B, 9)
+    assert _errno_of(mm, NR, NR) == errno.EINVAL
+    assert pages(mm, NR, 3) == "..."
+    assert sorted(_vma_of(mm, 0).vm_file.folios) == [0]
+
+
+def test_collapse_of_zero_page_block_needs_an_anon_vma() -> None:
+    """mm/khugepaged.c collapse_huge_page -> hugepage_vma_revalidate: an anonymous VMA without
+    an anon_vma (only read faults, so only zero-page entries) is SCAN_PAGE_ANON (EINVAL) and
+    gets none; with an anon_vma from a write elsewhere in the VMA the zero-page block
+    collapses. Checked on live 6.18 (ctypes): EINVAL, 'P..'; then 0 with both blocks present."""
+    mm = ModelMM("reference")
+    mm.mmap(B, NR * P, RW, ANON)
+    mm.read(B)
+    assert _errno_of(mm, 0, NR) == errno.EINVAL
+    assert pages(mm, 0, 3) == "P.."
+    assert vma_at(mm, 0).anon_vma is None
+    mm.munmap(B, NR * P)
+    mm.mmap(B, 2 * NR * P, RW, ANON)
+    mm.read(B)
+    mm.write(B + NR * P, 1)
+    assert _errno_of(mm, 0, 2 * NR) == 0
+    assert pages(mm, 0, 2 * NR) == "P" * 2 * NR
+    assert (mm.read(B), mm.read(B + NR * P)) == (0, 1)
+
+
+def test_collapsed_read_only_anon_block_stays_read_only() -> None:
+    """mm/khugepaged.c collapse_huge_page: 6.18 collapses a block without writable PTEs, and
+    maybe_pmd_mkwrite makes the huge page writable only in a VM_WRITE VMA (validate_mm checks
+    no writable PTE sits in a VMA without VM_WRITE). Checked on live 6.18 (ctypes): written,
+    mprotect PROT_READ, collapse 0 with AnonHugePages 2048 kB."""
+    mm = ModelMM("reference")
+    mm.mmap(B, NR * P, RW, ANON)
+    mm.write(B, 1)
+    mm.mprotect(B, NR * P, av.PROT_READ)
+    assert _errno_of(mm, 0, NR) == 0
+    assert pages(mm, 0, NR) == "P" * NR
+    first = B >> PAGE_SHIFT
+    assert not any(mm.mm.ptes[pfn].writable for pfn in range(first, first + NR))
+    validate_mm(mm.mm)
+    assert (mm.read(B), touch(mm, 1, write=True)) == (1, "SEGV")
+
+
+def test_failed_anon_block_ends_the_collapse_walk() -> None:
+    """mm/khugepaged.c madvise_collapse: a block without a page table (SCAN_PMD_NONE) is not a
+    result the walk goes on after, so the populated block behind it stays small. Checked on
+    live 6.18 (ctypes): 1024-page VMA, page 512 written: EINVAL, pages 512..514 'P..'."""
+    mm = ModelMM("reference")
+    mm.mmap(B, 2 * NR * P, RW, ANON)
+    mm.write(B + NR * P, 1)
+    assert _errno_of(mm, 0, 2 * NR) == errno.EINVAL
+    assert pages(mm, NR, 3) == "P.."
+
+
+def test_file_collapse_walk_stops_at_a_private_copy_but_not_at_a_marker() -> None:
+    """mm/khugepaged.c collapse_pte_mapped_thp + madvise_collapse: a private copy left in the
+    table is SCAN_FAIL (the walk stops: the next block stays small); a guard marker is
+    SCAN_PTE_NON_PRESENT (the walk goes on: the next block collapses). Checked on live 6.18
+    (ctypes): private memfd, page 0 written, page 512 read: EINVAL, 512..514 'P..'; shared
+    memfd, pages 0 and 512 written, page 1 guarded: EINVAL, 0..2 '.G.', 512.. all present."""
+    mm = ModelMM("reference")
+    mm.mmap(B, 2 * NR * P, RW, PRIVATE_FILE, mm.memfd("p", 2 * NR * P))
+    mm.write(B, 1)
+    mm.read(B + NR * P)
+    assert _errno_of(mm, 0, 2 * NR) == errno.EINVAL
+    assert pages(mm, NR, 3) == "P.."
+    mm = ModelMM("reference")
+    mm.mmap(B, 2 * NR * P, RW, SHARED, mm.memfd("s", 2 * NR * P))
+    mm.write(B, 1)
+    mm.write(B + NR * P, 2)
+    mm.madvise(B + P, P, av.MADV_GUARD_INSTALL)
+    assert _errno_of(mm, 0, 2 * NR) == errno.EINVAL
+    assert pages(mm, 0, 3) == ".G."
+    assert pages(mm, NR, NR) == "P" * NR
