@@ -48,7 +48,7 @@ PYTEST_PATHS = ("tests/model", "conformance")
 PYTEST_IGNORED = ("conformance/test_cases.py", "conformance/test_generated.py")
 #: generated cases per design in the generated stage: a prefix of the default suite's, sized so a
 #: surviving mutant costs seconds, not minutes (a bigger count can only kill more)
-MUTATION_GENERATED = 300
+MUTATION_GENERATED = 100
 
 
 @dataclass(frozen=True)

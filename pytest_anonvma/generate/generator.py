@@ -63,8 +63,9 @@ WINDOW = 24
 FILE_PAGES = 32
 #: names of the fork children, in creation order (at most this many forks per sequence)
 CHILDREN = ("child", "child2")
-#: steps per generated sequence (inclusive bounds)
-MIN_STEPS, MAX_STEPS = 10, 26
+#: steps per generated sequence (inclusive bounds): long enough to build deep states (several
+#: VMAs, forks, moves) and for each case to be a test xdist can hand out profitably
+MIN_STEPS, MAX_STEPS = 40, 104
 #: every advice except the guard pair (their own operations) and MADV_COLLAPSE, which acts on
 #: PMD-sized (512-page) ranges the window never spans and needs the ``thp`` capability
 OTHER_ADVICE = tuple(sorted(set(ADVICE) - {"guard_install", "guard_remove", "collapse"}))

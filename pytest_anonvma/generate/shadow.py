@@ -247,7 +247,8 @@ class Shadow:
             if step.fixed is not None:  # a fixed move unmaps its target and the old tail first
                 mm.forget([*old[keep:], *range(step.fixed, step.fixed + step.new_count)])
             return
-        moved = [mm.entry(page) for page in old]
+        # copies: emptying the old range (MREMAP_DONTUNMAP) must not empty what moved
+        moved = [copy.copy(mm.entry(page)) for page in old]
         last = moved[-1]
         if step.fixed is not None:
             if step.dontunmap:

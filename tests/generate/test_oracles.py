@@ -147,6 +147,22 @@ def test_mremap_moves_data_and_shrink_unmaps_the_tail() -> None:
     assert shadow.known_unmapped("parent", 9)
 
 
+def test_mremap_dontunmap_moves_the_data_and_empties_the_source() -> None:
+    """mremap(2) with MREMAP_DONTUNMAP (mm/mremap.c: move_vma, dontunmap_complete): the written
+    page moves to the target; the source stays mapped and reads zero. Found by a generated case
+    (a child's write, then the move) and checked on live 6.18: the target reads the byte."""
+    shadow = _shadow("""
+        mmap 18 2 rw anon
+        fork as child
+        in child: write 19 0x46
+        in child: mremap 18 2 -> 2 maymove fixed 2 dontunmap
+    """)
+    assert shadow.expected_value("child", 3) == 0x46
+    assert shadow.expected_value("child", 2) == 0
+    assert shadow.expected_value("child", 19) == 0
+    assert shadow.expected_value("parent", 19) == 0
+
+
 # -- marker transitions ---------------------------------------------------------------------------
 
 
