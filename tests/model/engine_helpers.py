@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import pytest
+
 import pytest_anonvma as av
 from pytest_anonvma.model.engine import ModelMM
 
@@ -50,3 +54,11 @@ def vma_at(mm: ModelMM, page: int) -> av.VMAInfo:
         if info.start <= addr < info.end:
             return info
     raise LookupError(f"no VMA at page {page}")
+
+
+def errno_of(call: Callable[..., object], *args: object) -> int:
+    """The errno of the OSError ``call(*args)`` must raise."""
+    with pytest.raises(OSError) as info:
+        call(*args)
+    assert info.value.errno is not None
+    return info.value.errno

@@ -6,16 +6,10 @@ anon_vma_fork, and the live 6.18 kernel (quoted per test).
 
 from __future__ import annotations
 
-import pytest
-from engine_helpers import ANON, DESIGNS, GUARD, RW, B, P, extents, pages, touch, vma_at
+from engine_helpers import ANON, GUARD, RW, B, P, extents, pages, touch, vma_at
 
 import pytest_anonvma as av
 from pytest_anonvma.model.engine import ModelMM
-
-
-@pytest.fixture(params=DESIGNS)
-def mm(request: pytest.FixtureRequest) -> ModelMM:
-    return ModelMM(request.param)
 
 
 def test_dontcopy_vmas_are_not_copied(mm: ModelMM) -> None:

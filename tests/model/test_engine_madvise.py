@@ -12,7 +12,6 @@ import errno
 import pytest
 from engine_helpers import (
     ANON,
-    DESIGNS,
     GUARD,
     RW,
     SHARED_ANON,
@@ -20,6 +19,7 @@ from engine_helpers import (
     B,
     P,
     R,
+    errno_of,
     extents,
     pages,
     touch,
@@ -30,27 +30,15 @@ import pytest_anonvma as av
 from pytest_anonvma.model.engine import ModelMM
 
 
-@pytest.fixture(params=DESIGNS)
-def mm(request: pytest.FixtureRequest) -> ModelMM:
-    return ModelMM(request.param)
-
-
-def _errno(fn: object, *args: int) -> int:
-    with pytest.raises(OSError) as info:
-        fn(*args)  # type: ignore[operator]
-    assert info.value.errno is not None
-    return info.value.errno
-
-
 def test_argument_checks(mm: ModelMM) -> None:
     """do_madvise: unknown advice, unaligned start, wrapping length: EINVAL; length 0: no-op.
 
     Live 6.18: EINVAL, EINVAL, EINVAL (length -1), and 0 for length 0.
     """
     mm.mmap(B, 2 * P, RW, ANON)
-    assert _errno(mm.madvise, B, P, 999) == errno.EINVAL
-    assert _errno(mm.madvise, B + 1, P, av.MADV_DONTNEED) == errno.EINVAL
-    assert _errno(mm.madvise, B, -1, av.MADV_DONTNEED) == errno.EINVAL
+    assert errno_of(mm.madvise, B, P, 999) == errno.EINVAL
+    assert errno_of(mm.madvise, B + 1, P, av.MADV_DONTNEED) == errno.EINVAL
+    assert errno_of(mm.madvise, B, -1, av.MADV_DONTNEED) == errno.EINVAL
     mm.madvise(B, 0, av.MADV_DONTNEED)
     mm.madvise(B, 1, GUARD)  # length rounds up to a page
     assert pages(mm, 0, 2) == "G."
@@ -64,9 +52,9 @@ def test_guard_over_hole_applies_to_mapped_parts_then_enomem(mm: ModelMM) -> Non
     """
     mm.mmap(B + P, 2 * P, RW, ANON)
     mm.mmap(B + 4 * P, 2 * P, RW, ANON)
-    assert _errno(mm.madvise, B, 6 * P, GUARD) == errno.ENOMEM
+    assert errno_of(mm.madvise, B, 6 * P, GUARD) == errno.ENOMEM
     assert pages(mm, 0, 6) == ".GG.GG"
-    assert _errno(mm.madvise, B, 6 * P, UNGUARD) == errno.ENOMEM
+    assert errno_of(mm.madvise, B, 6 * P, UNGUARD) == errno.ENOMEM
     assert pages(mm, 0, 6) == "......"
 
 
@@ -111,7 +99,7 @@ def test_guard_on_locked_vma_install_einval_remove_ok(mm: ModelMM) -> None:
     """
     mm.mmap(B, 2 * P, RW, ANON)
     mm.mlock(B, 2 * P)
-    assert _errno(mm.madvise, B, P, GUARD) == errno.EINVAL
+    assert errno_of(mm.madvise, B, P, GUARD) == errno.EINVAL
     assert pages(mm, 0, 2) == "PP"
     mm.munlock(B, 2 * P)
     mm.madvise(B, P, av.MADV_DONTNEED)
@@ -158,7 +146,7 @@ def test_locked_vma_refuses_zap_and_lru_advice(mm: ModelMM, advice: int) -> None
     """
     mm.mmap(B, 2 * P, RW, ANON)
     mm.mlock(B, 2 * P)
-    assert _errno(mm.madvise, B, 2 * P, advice) == errno.EINVAL
+    assert errno_of(mm.madvise, B, 2 * P, advice) == errno.EINVAL
     assert pages(mm, 0, 2) == "PP"
 
 
@@ -173,7 +161,7 @@ def test_free_keeps_data_without_memory_pressure_and_refuses_files(mm: ModelMM) 
     assert mm.read(B) == 1
     fd = mm.memfd("x", P)
     mm.mmap(B + 4 * P, P, RW, av.MAP_SHARED | av.MAP_FIXED, fd)
-    assert _errno(mm.madvise, B + 4 * P, P, av.MADV_FREE) == errno.EINVAL
+    assert errno_of(mm.madvise, B + 4 * P, P, av.MADV_FREE) == errno.EINVAL
 
 
 def test_pageout_without_swap(mm: ModelMM) -> None:
@@ -210,10 +198,10 @@ def test_remove_needs_a_shared_writable_file(mm: ModelMM) -> None:
     page 0 written and page 1 guarded: 0, pages '.G.', page 0 reads 0.
     """
     mm.mmap(B, 2 * P, RW, ANON)
-    assert _errno(mm.madvise, B, 2 * P, av.MADV_REMOVE) == errno.EINVAL
+    assert errno_of(mm.madvise, B, 2 * P, av.MADV_REMOVE) == errno.EINVAL
     fd = mm.memfd("x", 2 * P)
     mm.mmap(B + 4 * P, 2 * P, RW, av.MAP_PRIVATE | av.MAP_FIXED, fd)
-    assert _errno(mm.madvise, B + 4 * P, 2 * P, av.MADV_REMOVE) == errno.EACCES
+    assert errno_of(mm.madvise, B + 4 * P, 2 * P, av.MADV_REMOVE) == errno.EACCES
     mm.mmap(B + 8 * P, 3 * P, RW, SHARED_ANON)
     mm.write(B + 8 * P, 4)
     mm.madvise(B + 9 * P, P, GUARD)
@@ -252,7 +240,7 @@ def test_wipeonfork_and_dontfork_flags(mm: ModelMM) -> None:
     mm.madvise(B, 4 * P, av.MADV_KEEPONFORK)
     assert extents(mm) == [(0, 4)] and "VM_WIPEONFORK" not in vma_at(mm, 0).flags
     mm.mmap(B + 8 * P, P, RW, SHARED_ANON)
-    assert _errno(mm.madvise, B + 8 * P, P, av.MADV_WIPEONFORK) == errno.EINVAL
+    assert errno_of(mm.madvise, B + 8 * P, P, av.MADV_WIPEONFORK) == errno.EINVAL
 
 
 def test_access_pattern_advice_sets_read_hints(mm: ModelMM) -> None:
@@ -275,9 +263,9 @@ def test_populate_stops_at_marker_with_efault(mm: ModelMM) -> None:
     """
     mm.mmap(B, 4 * P, RW, ANON)
     mm.madvise(B + 2 * P, P, GUARD)
-    assert _errno(mm.madvise, B, 4 * P, av.MADV_POPULATE_READ) == errno.EFAULT
+    assert errno_of(mm.madvise, B, 4 * P, av.MADV_POPULATE_READ) == errno.EFAULT
     assert pages(mm, 0, 4) == "PPG."
-    assert _errno(mm.madvise, B, 4 * P, av.MADV_POPULATE_WRITE) == errno.EFAULT
+    assert errno_of(mm.madvise, B, 4 * P, av.MADV_POPULATE_WRITE) == errno.EFAULT
     assert pages(mm, 0, 4) == "PPG."
 
 
@@ -288,12 +276,12 @@ def test_populate_permissions_and_holes(mm: ModelMM) -> None:
     starts in a hole.
     """
     mm.mmap(B, 4 * P, R, ANON)
-    assert _errno(mm.madvise, B, 4 * P, av.MADV_POPULATE_WRITE) == errno.EINVAL
+    assert errno_of(mm.madvise, B, 4 * P, av.MADV_POPULATE_WRITE) == errno.EINVAL
     mm.mprotect(B, 4 * P, av.PROT_NONE)
-    assert _errno(mm.madvise, B, 4 * P, av.MADV_POPULATE_READ) == errno.EINVAL
+    assert errno_of(mm.madvise, B, 4 * P, av.MADV_POPULATE_READ) == errno.EINVAL
     assert pages(mm, 0, 4) == "...."
     mm.mmap(B + 9 * P, 2 * P, RW, ANON)
-    assert _errno(mm.madvise, B + 8 * P, 3 * P, av.MADV_POPULATE_WRITE) == errno.ENOMEM
+    assert errno_of(mm.madvise, B + 8 * P, 3 * P, av.MADV_POPULATE_WRITE) == errno.ENOMEM
     assert pages(mm, 8, 3) == "..."
     mm.madvise(B + 9 * P, 2 * P, av.MADV_POPULATE_WRITE)
     assert pages(mm, 9, 2) == "PP"
@@ -305,7 +293,7 @@ def test_collapse_needs_a_huge_page_sized_vma(mm: ModelMM) -> None:
     Live 6.18: MADV_COLLAPSE on a 4-page anonymous VMA and on a 4-page memfd mapping: EINVAL.
     """
     mm.mmap(B, 4 * P, RW, ANON)
-    assert _errno(mm.madvise, B, 4 * P, av.MADV_COLLAPSE) == errno.EINVAL
+    assert errno_of(mm.madvise, B, 4 * P, av.MADV_COLLAPSE) == errno.EINVAL
 
 
 def test_collapse_of_empty_anon_block_fails_populated_block_succeeds(mm: ModelMM) -> None:
@@ -317,9 +305,9 @@ def test_collapse_of_empty_anon_block_fails_populated_block_succeeds(mm: ModelMM
     """
     mm.mmap(B, 1024 * P, RW, ANON)
     mm.write(B, 1)
-    assert _errno(mm.madvise, B, 1024 * P, av.MADV_COLLAPSE) == errno.EINVAL
+    assert errno_of(mm.madvise, B, 1024 * P, av.MADV_COLLAPSE) == errno.EINVAL
     assert pages(mm, 0, 4) == "PPPP"
     assert mm.read(B) == 1
     mm.madvise(B + P, P, GUARD)
-    assert _errno(mm.madvise, B, 512 * P, av.MADV_COLLAPSE) == errno.EINVAL
+    assert errno_of(mm.madvise, B, 512 * P, av.MADV_COLLAPSE) == errno.EINVAL
     assert pages(mm, 0, 4) == "PG" + "PP"

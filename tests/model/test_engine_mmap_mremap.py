@@ -10,26 +10,13 @@ from __future__ import annotations
 
 import errno
 
-import pytest
-from engine_helpers import ANON, DESIGNS, GUARD, RW, B, P, R, extents, pages, vma_at
+from engine_helpers import ANON, GUARD, RW, B, P, R, errno_of, extents, pages, vma_at
 
 import pytest_anonvma as av
 from pytest_anonvma.model.engine import ModelMM
 from pytest_anonvma.model.mmap import MMAP_BASE
 
 MAYMOVE, FIXED, DONTUNMAP = av.MREMAP_MAYMOVE, av.MREMAP_FIXED, av.MREMAP_DONTUNMAP
-
-
-@pytest.fixture(params=DESIGNS)
-def mm(request: pytest.FixtureRequest) -> ModelMM:
-    return ModelMM(request.param)
-
-
-def _errno(fn: object, *args: object) -> int:
-    with pytest.raises(OSError) as info:
-        fn(*args)  # type: ignore[operator]
-    assert info.value.errno is not None
-    return info.value.errno
 
 
 # -- mmap ----------------------------------------------------------------------------------------
@@ -62,15 +49,15 @@ def test_mmap_errors(mm: ModelMM) -> None:
     map type 3 or 0 for anonymous memory EINVAL; unaligned MAP_FIXED address EINVAL;
     MAP_FIXED_NOREPLACE over an existing VMA EEXIST.
     """
-    assert _errno(mm.mmap, B, P, RW, av.MAP_PRIVATE | av.MAP_FIXED) == errno.EBADF
-    assert _errno(mm.mmap, B, 0, RW, ANON) == errno.EINVAL
-    assert _errno(mm.mmap, B, P, RW, ANON, None, 1) == errno.EINVAL
-    assert _errno(mm.mmap, B, P, RW, 3 | av.MAP_ANONYMOUS | av.MAP_FIXED) == errno.EINVAL
-    assert _errno(mm.mmap, B, P, RW, av.MAP_ANONYMOUS | av.MAP_FIXED) == errno.EINVAL
-    assert _errno(mm.mmap, B + 1, P, RW, ANON) == errno.EINVAL
+    assert errno_of(mm.mmap, B, P, RW, av.MAP_PRIVATE | av.MAP_FIXED) == errno.EBADF
+    assert errno_of(mm.mmap, B, 0, RW, ANON) == errno.EINVAL
+    assert errno_of(mm.mmap, B, P, RW, ANON, None, 1) == errno.EINVAL
+    assert errno_of(mm.mmap, B, P, RW, 3 | av.MAP_ANONYMOUS | av.MAP_FIXED) == errno.EINVAL
+    assert errno_of(mm.mmap, B, P, RW, av.MAP_ANONYMOUS | av.MAP_FIXED) == errno.EINVAL
+    assert errno_of(mm.mmap, B + 1, P, RW, ANON) == errno.EINVAL
     mm.mmap(B, 2 * P, RW, ANON)
     noreplace = av.MAP_PRIVATE | av.MAP_ANONYMOUS | av.MAP_FIXED_NOREPLACE
-    assert _errno(mm.mmap, B + P, 2 * P, RW, noreplace) == errno.EEXIST
+    assert errno_of(mm.mmap, B + P, 2 * P, RW, noreplace) == errno.EEXIST
     assert mm.mmap(B + 2 * P, P, RW, noreplace) == B + 2 * P
 
 
@@ -120,8 +107,8 @@ def test_munmap_errors_and_holes(mm: ModelMM) -> None:
 
     Live 6.18: EINVAL, EINVAL, 0.
     """
-    assert _errno(mm.munmap, B, 0) == errno.EINVAL
-    assert _errno(mm.munmap, B + 1, P) == errno.EINVAL
+    assert errno_of(mm.munmap, B, 0) == errno.EINVAL
+    assert errno_of(mm.munmap, B + 1, P) == errno.EINVAL
     mm.munmap(B + 20 * P, 2 * P)
 
 
@@ -137,16 +124,16 @@ def test_mremap_argument_errors(mm: ModelMM) -> None:
     mapping EINVAL.
     """
     mm.mmap(B, 4 * P, RW, ANON)
-    assert _errno(mm.mremap, B, 2 * P, 2 * P, MAYMOVE | FIXED, B + P) == errno.EINVAL
-    assert _errno(mm.mremap, B, 2 * P, 2 * P, FIXED, B + 8 * P) == errno.EINVAL
-    assert _errno(mm.mremap, B, 2 * P, 2 * P, 8) == errno.EINVAL
-    assert _errno(mm.mremap, B, 2 * P, 0) == errno.EINVAL
-    assert _errno(mm.mremap, B, 2 * P, 3 * P, MAYMOVE | DONTUNMAP, B + 8 * P) == errno.EINVAL
-    assert _errno(mm.mremap, B + 20 * P, P, 2 * P, MAYMOVE) == errno.EFAULT
-    assert _errno(mm.mremap, B + 2 * P, 4 * P, 6 * P, MAYMOVE) == errno.EFAULT
-    assert _errno(mm.mremap, B + 1, P, 2 * P, MAYMOVE) == errno.EINVAL
-    assert _errno(mm.mremap, B, P, P, MAYMOVE | FIXED, B + 8 * P + 1) == errno.EINVAL
-    assert _errno(mm.mremap, B, 0, P, MAYMOVE) == errno.EINVAL
+    assert errno_of(mm.mremap, B, 2 * P, 2 * P, MAYMOVE | FIXED, B + P) == errno.EINVAL
+    assert errno_of(mm.mremap, B, 2 * P, 2 * P, FIXED, B + 8 * P) == errno.EINVAL
+    assert errno_of(mm.mremap, B, 2 * P, 2 * P, 8) == errno.EINVAL
+    assert errno_of(mm.mremap, B, 2 * P, 0) == errno.EINVAL
+    assert errno_of(mm.mremap, B, 2 * P, 3 * P, MAYMOVE | DONTUNMAP, B + 8 * P) == errno.EINVAL
+    assert errno_of(mm.mremap, B + 20 * P, P, 2 * P, MAYMOVE) == errno.EFAULT
+    assert errno_of(mm.mremap, B + 2 * P, 4 * P, 6 * P, MAYMOVE) == errno.EFAULT
+    assert errno_of(mm.mremap, B + 1, P, 2 * P, MAYMOVE) == errno.EINVAL
+    assert errno_of(mm.mremap, B, P, P, MAYMOVE | FIXED, B + 8 * P + 1) == errno.EINVAL
+    assert errno_of(mm.mremap, B, 0, P, MAYMOVE) == errno.EINVAL
     assert extents(mm) == [(0, 4)]
 
 
@@ -175,7 +162,7 @@ def test_mremap_expand_in_place_and_blocked(mm: ModelMM) -> None:
     assert mm.mremap(B, 2 * P, 4 * P) == B
     assert extents(mm) == [(0, 4)] and pages(mm, 0, 4) == ".G.."
     mm.mmap(B + 4 * P, P, R, ANON)
-    assert _errno(mm.mremap, B, 4 * P, 6 * P) == errno.ENOMEM
+    assert errno_of(mm.mremap, B, 4 * P, 6 * P) == errno.ENOMEM
     assert extents(mm) == [(0, 4), (4, 5)]
 
 
@@ -236,7 +223,7 @@ def test_mremap_fixed_across_vmas_depends_on_era(mm: ModelMM) -> None:
         assert mm.mremap(B, 4 * P, 4 * P, MAYMOVE | FIXED, B + 16 * P) == B + 16 * P
         assert extents(mm) == [(16, 17), (18, 20)]
     else:
-        assert _errno(mm.mremap, B, 4 * P, 4 * P, MAYMOVE | FIXED, B + 16 * P) == errno.EFAULT
+        assert errno_of(mm.mremap, B, 4 * P, 4 * P, MAYMOVE | FIXED, B + 16 * P) == errno.EFAULT
         assert extents(mm) == [(0, 1), (2, 4)]
 
 

@@ -10,22 +10,22 @@ from __future__ import annotations
 import errno
 
 import pytest
-from engine_helpers import ANON, DESIGNS, GUARD, RW, SHARED_ANON, B, P, R, extents, pages, vma_at
+from engine_helpers import (
+    ANON,
+    GUARD,
+    RW,
+    SHARED_ANON,
+    B,
+    P,
+    R,
+    errno_of,
+    extents,
+    pages,
+    vma_at,
+)
 
 import pytest_anonvma as av
 from pytest_anonvma.model.engine import ModelMM
-
-
-@pytest.fixture(params=DESIGNS)
-def mm(request: pytest.FixtureRequest) -> ModelMM:
-    return ModelMM(request.param)
-
-
-def _errno(fn: object, *args: int) -> int:
-    with pytest.raises(OSError) as info:
-        fn(*args)  # type: ignore[operator]
-    assert info.value.errno is not None
-    return info.value.errno
 
 
 def test_mprotect_argument_checks(mm: ModelMM) -> None:
@@ -34,13 +34,13 @@ def test_mprotect_argument_checks(mm: ModelMM) -> None:
     Live 6.18: EINVAL, EINVAL (prot 0x10), 0 (PROT_READ|PROT_SEM), 0 (length 0).
     """
     mm.mmap(B, 2 * P, RW, ANON)
-    assert _errno(mm.mprotect, B + 1, P, R) == errno.EINVAL
-    assert _errno(mm.mprotect, B, P, 0x10) == errno.EINVAL
+    assert errno_of(mm.mprotect, B + 1, P, R) == errno.EINVAL
+    assert errno_of(mm.mprotect, B, P, 0x10) == errno.EINVAL
     mm.mprotect(B, 0, av.PROT_NONE)
     assert vma_at(mm, 0).prot == RW
     mm.mprotect(B, P, R | 0x8)
     assert vma_at(mm, 0).prot == R
-    assert _errno(mm.mprotect, B, P, R | 0x01000000) == errno.EINVAL  # PROT_GROWSDOWN
+    assert errno_of(mm.mprotect, B, P, R | 0x01000000) == errno.EINVAL  # PROT_GROWSDOWN
 
 
 def test_mprotect_hole_at_start_changes_nothing(mm: ModelMM) -> None:
@@ -50,7 +50,7 @@ def test_mprotect_hole_at_start_changes_nothing(mm: ModelMM) -> None:
     """
     mm.mmap(B + P, 2 * P, RW, ANON)
     mm.mmap(B + 4 * P, 2 * P, RW, ANON)
-    assert _errno(mm.mprotect, B, 6 * P, R) == errno.ENOMEM
+    assert errno_of(mm.mprotect, B, 6 * P, R) == errno.ENOMEM
     assert [v.prot for v in mm.vmas()] == [RW, RW]
 
 
@@ -61,7 +61,7 @@ def test_mprotect_hole_in_middle_is_partial(mm: ModelMM) -> None:
     """
     mm.mmap(B + P, 2 * P, RW, ANON)
     mm.mmap(B + 4 * P, 2 * P, RW, ANON)
-    assert _errno(mm.mprotect, B + P, 5 * P, R) == errno.ENOMEM
+    assert errno_of(mm.mprotect, B + P, 5 * P, R) == errno.ENOMEM
     assert [v.prot for v in mm.vmas()] == [R, RW]
 
 
@@ -147,7 +147,7 @@ def test_mlock_prot_none_locks_then_enomem(mm: ModelMM) -> None:
     Live 6.18: mlock of a PROT_NONE VMA -> ENOMEM, the VMA shows 'lo'.
     """
     mm.mmap(B, 2 * P, av.PROT_NONE, ANON)
-    assert _errno(mm.mlock, B, 2 * P) == errno.ENOMEM
+    assert errno_of(mm.mlock, B, 2 * P) == errno.ENOMEM
     assert "VM_LOCKED" in vma_at(mm, 0).flags
 
 
@@ -158,7 +158,7 @@ def test_mlock_over_guard_populates_up_to_it(mm: ModelMM) -> None:
     """
     mm.mmap(B, 4 * P, RW, ANON)
     mm.madvise(B + 2 * P, P, GUARD)
-    assert _errno(mm.mlock, B, 4 * P) == errno.ENOMEM
+    assert errno_of(mm.mlock, B, 4 * P) == errno.ENOMEM
     assert "VM_LOCKED" in vma_at(mm, 0).flags
     assert pages(mm, 0, 4) == "PPG."
 
@@ -171,11 +171,11 @@ def test_mlock_holes(mm: ModelMM) -> None:
     'lo' on the VMA and pages '...'; munlock past the end -> ENOMEM, 'lo' gone.
     """
     mm.mmap(B + P, 3 * P, RW, ANON)
-    assert _errno(mm.mlock, B, 2 * P) == errno.ENOMEM
+    assert errno_of(mm.mlock, B, 2 * P) == errno.ENOMEM
     assert "VM_LOCKED" not in vma_at(mm, 1).flags
-    assert _errno(mm.mlock, B + P, 8 * P) == errno.ENOMEM
+    assert errno_of(mm.mlock, B + P, 8 * P) == errno.ENOMEM
     assert "VM_LOCKED" in vma_at(mm, 1).flags and pages(mm, 1, 3) == "..."
-    assert _errno(mm.munlock, B + P, 8 * P) == errno.ENOMEM
+    assert errno_of(mm.munlock, B + P, 8 * P) == errno.ENOMEM
     assert "VM_LOCKED" not in vma_at(mm, 1).flags
 
 
@@ -197,8 +197,8 @@ def test_split_failure_errnos(mm: ModelMM) -> None:
     returns EAGAIN if kernel resources, such as slab, are temporarily unavailable")."""
     mm.mmap(B, 4 * P, RW, ANON)
     mm.mm.fail_prealloc = True
-    assert _errno(mm.mprotect, B + P, P, R) == errno.ENOMEM
-    assert _errno(mm.mlock, B + P, P) == errno.ENOMEM
-    assert _errno(mm.madvise, B + P, P, av.MADV_DONTFORK) == errno.EAGAIN
+    assert errno_of(mm.mprotect, B + P, P, R) == errno.ENOMEM
+    assert errno_of(mm.mlock, B + P, P) == errno.ENOMEM
+    assert errno_of(mm.madvise, B + P, P, av.MADV_DONTFORK) == errno.EAGAIN
     mm.mm.fail_prealloc = False
     assert extents(mm) == [(0, 4)] and vma_at(mm, 0).prot == RW

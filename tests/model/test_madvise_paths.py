@@ -13,7 +13,7 @@ from __future__ import annotations
 import errno
 
 import pytest
-from engine_helpers import ANON, DESIGNS, GUARD, RW, UNGUARD, B, P, R, pages
+from engine_helpers import ANON, GUARD, RW, UNGUARD, B, P, R, pages
 
 import pytest_anonvma as av
 from pytest_anonvma.model.engine import ModelMM
@@ -40,11 +40,6 @@ FORBIDDEN = {
     "VM_DONTEXPAND": VM_DONTEXPAND,
     "VM_HUGETLB": VM_HUGETLB,
 }
-
-
-@pytest.fixture(params=DESIGNS)
-def mm(request: pytest.FixtureRequest) -> ModelMM:
-    return ModelMM(request.param)
 
 
 def _vma(mm: ModelMM, page: int) -> VMA:

@@ -14,7 +14,7 @@ import errno
 from collections.abc import Iterator
 
 import pytest
-from engine_helpers import ANON, DESIGNS, RW, SHARED_ANON, B, P, R, extents, pages, vma_at
+from engine_helpers import ANON, RW, SHARED_ANON, B, P, R, errno_of, extents, pages, vma_at
 
 import pytest_anonvma as av
 from pytest_anonvma.model import mremap as mremap_mod
@@ -38,24 +38,11 @@ PMD_SIZE = 2 << 20
 ANON_RW_FLAGS = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE
 
 
-@pytest.fixture(params=DESIGNS)
-def mm(request: pytest.FixtureRequest) -> Iterator[ModelMM]:
-    with ModelMM(request.param) as model:
-        yield model
-
-
 @pytest.fixture(params=("2025-03", "6.18"))
 def era_mm(request: pytest.FixtureRequest) -> Iterator[ModelMM]:
     """The reference design on each era (the eras differ in how a fixed move is done)."""
     with ModelMM("reference", request.param) as model:
         yield model
-
-
-def _errno(fn: object, *args: object) -> int:
-    with pytest.raises(OSError) as info:
-        fn(*args)  # type: ignore[operator]
-    assert info.value.errno is not None
-    return info.value.errno
 
 
 def _fail_preallocs(monkeypatch: pytest.MonkeyPatch, count: int) -> None:
@@ -104,8 +91,8 @@ def test_dontunmap_new_addr_is_a_checked_hint(mm: ModelMM) -> None:
     assert mm.read(B + 8 * P) == 9 and mm.read(moved) == 3
     assert mm.mremap(moved, 2 * P, 2 * P, MAYMOVE | DONTUNMAP, B + 16 * P) == B + 16 * P
     assert mm.read(B + 16 * P) == 3
-    assert _errno(mm.mremap, B, 2 * P, 2 * P, MAYMOVE | DONTUNMAP, B + 24 * P + 1) == errno.EINVAL
-    assert _errno(mm.mremap, B, 2 * P, 2 * P, MAYMOVE | DONTUNMAP, TASK_SIZE) == errno.EINVAL
+    assert errno_of(mm.mremap, B, 2 * P, 2 * P, MAYMOVE | DONTUNMAP, B + 24 * P + 1) == errno.EINVAL
+    assert errno_of(mm.mremap, B, 2 * P, 2 * P, MAYMOVE | DONTUNMAP, TASK_SIZE) == errno.EINVAL
 
 
 def test_negative_old_length_is_an_unsigned_long(mm: ModelMM) -> None:
@@ -115,7 +102,7 @@ def test_negative_old_length_is_an_unsigned_long(mm: ModelMM) -> None:
     Live 6.18: mremap(addr, (size_t)-4096, 4096, 0) on a 4-page VMA -> EINVAL, VMA intact.
     """
     mm.mmap(B, 4 * P, RW, ANON)
-    assert _errno(mm.mremap, B, -P, P) == errno.EINVAL
+    assert errno_of(mm.mremap, B, -P, P) == errno.EINVAL
     assert extents(mm) == [(0, 4)]
 
 
@@ -135,15 +122,16 @@ def test_huge_old_length_wraps_to_zero(mm: ModelMM) -> None:
     ulong_max = (1 << 64) - 1
     mm.mmap(B, 2 * P, RW, SHARED_ANON)
     mm.write(B, 5)
-    assert _errno(mm.mremap, B, ulong_max, P) == errno.ENOMEM
-    assert _errno(mm.mremap, B, ulong_max, ulong_max, MAYMOVE) == errno.EINVAL
+    assert errno_of(mm.mremap, B, ulong_max, P) == errno.ENOMEM
+    assert errno_of(mm.mremap, B, ulong_max, ulong_max, MAYMOVE) == errno.EINVAL
     assert mm.mremap(B, ulong_max, P, MAYMOVE | FIXED, B + 8 * P) == B + 8 * P
     assert extents(mm) == [(0, 2), (8, 9)]
     assert mm.read(B + 8 * P) == 5 and mm.read(B) == 5
     assert mm.mremap(B, ulong_max - 10, P, MAYMOVE) not in (B, B + 8 * P)
     assert len(mm.vmas()) == 3
     mm.mmap(B + 16 * P, 2 * P, RW, ANON)
-    assert _errno(mm.mremap, B + 16 * P, ulong_max, P, MAYMOVE | FIXED, B + 24 * P) == errno.EINVAL
+    moved = errno_of(mm.mremap, B + 16 * P, ulong_max, P, MAYMOVE | FIXED, B + 24 * P)
+    assert moved == errno.EINVAL
 
 
 # -- vrm_set_new_addr / vma_expandable: placement ---------------------------------------------
@@ -187,7 +175,7 @@ def test_expand_in_place_up_to_task_size(mm: ModelMM) -> None:
     top = TASK_SIZE - 4 * P
     assert mm.mmap(top, P, RW, ANON) == top
     assert mm.mremap(top, P, 2 * P) == top
-    assert _errno(mm.mremap, top, 2 * P, 8 * P) == errno.ENOMEM
+    assert errno_of(mm.mremap, top, 2 * P, 8 * P) == errno.ENOMEM
     assert [(v.start, v.end) for v in mm.vmas()] == [(top, top + 2 * P)]
 
 
@@ -213,7 +201,7 @@ def test_vma_at_address_zero_grows_and_moves(era_mm: ModelMM) -> None:
         assert [(v.start, v.end) for v in era_mm.vmas()] == [(0, P), (P, 2 * P)]
         assert era_mm.read(0) == 3
     else:
-        assert _errno(era_mm.mremap, B, 2 * P, 2 * P, MAYMOVE | FIXED, 0) == errno.EFAULT
+        assert errno_of(era_mm.mremap, B, 2 * P, 2 * P, MAYMOVE | FIXED, 0) == errno.EFAULT
 
 
 # -- locked_vm ---------------------------------------------------------------------------------
@@ -259,8 +247,8 @@ def test_dontunmap_move_charges_locked_vm_for_the_copy(mm: ModelMM) -> None:
     mm.mm.locked_vm = 0  # the DONTUNMAP source's share is never given back; start afresh
     mm.mmap(B, 3 * P, av.PROT_NONE, ANON)
     mm.mmap(B + 4 * P, 4 * P, av.PROT_NONE, ANON)
-    assert _errno(mm.mlock, B, 3 * P) == errno.ENOMEM
-    assert _errno(mm.mlock, B + 4 * P, 4 * P) == errno.ENOMEM
+    assert errno_of(mm.mlock, B, 3 * P) == errno.ENOMEM
+    assert errno_of(mm.mlock, B + 4 * P, 4 * P) == errno.ENOMEM
     assert mm.mm.locked_vm == 7
     assert mm.mremap(B + 7 * P, P, P, MAYMOVE | FIXED | DONTUNMAP, B + 3 * P) == B + 3 * P
     assert extents(mm) == [(0, 8)] and "VM_LOCKED" not in vma_at(mm, 0).flags
@@ -270,24 +258,22 @@ def test_dontunmap_move_charges_locked_vm_for_the_copy(mm: ModelMM) -> None:
 # -- failures part way (out of memory in a tree preallocation) --------------------------------
 
 
-def test_shrink_fails_when_its_split_fails(mm: ModelMM) -> None:
-    """A shrink that must split the VMA fails with the split's ENOMEM (shrink_vma returns the
-    do_vmi_munmap error; mremap_at passes it on) and leaves the VMA whole."""
-    mm.mmap(B, 4 * P, RW, ANON)
+@pytest.mark.parametrize(("old_pages", "new_pages"), [
+    # shrink_vma: the split's ENOMEM (do_vmi_munmap's error, passed on by mremap_at)
+    (4, 2),
+    # expand_vma_in_place: vma_merge_extend failing (no memory for the tree)
+    (2, 4),
+], ids=["shrink-split", "expand-in-place"])
+def test_resize_in_place_fails_when_the_tree_allocation_fails(
+    mm: ModelMM, old_pages: int, new_pages: int
+) -> None:
+    """A shrink that must split the VMA, or a grow in place, fails with ENOMEM when the tree
+    cannot allocate, and leaves the VMA at its old size."""
+    mm.mmap(B, old_pages * P, RW, ANON)
     mm.mm.fail_prealloc = True
-    assert _errno(mm.mremap, B, 4 * P, 2 * P) == errno.ENOMEM
+    assert errno_of(mm.mremap, B, old_pages * P, new_pages * P) == errno.ENOMEM
     mm.mm.fail_prealloc = False
-    assert extents(mm) == [(0, 4)]
-
-
-def test_expand_in_place_fails_when_the_merge_fails(mm: ModelMM) -> None:
-    """expand_vma_in_place: vma_merge_extend failing (no memory for the tree) is ENOMEM, with
-    the VMA left at its old size."""
-    mm.mmap(B, 2 * P, RW, ANON)
-    mm.mm.fail_prealloc = True
-    assert _errno(mm.mremap, B, 2 * P, 4 * P) == errno.ENOMEM
-    mm.mm.fail_prealloc = False
-    assert extents(mm) == [(0, 2)]
+    assert extents(mm) == [(0, old_pages)]
 
 
 def test_move_fails_when_copy_vma_fails(mm: ModelMM) -> None:
@@ -296,7 +282,7 @@ def test_move_fails_when_copy_vma_fails(mm: ModelMM) -> None:
     mm.mmap(B + 2 * P, P, R, ANON)
     mm.write(B, 4)
     mm.mm.fail_prealloc = True
-    assert _errno(mm.mremap, B, 2 * P, 4 * P, MAYMOVE) == errno.ENOMEM
+    assert errno_of(mm.mremap, B, 2 * P, 4 * P, MAYMOVE) == errno.ENOMEM
     mm.mm.fail_prealloc = False
     assert extents(mm) == [(0, 2), (2, 3)]
     assert pages(mm, 0, 2) == "P." and mm.read(B) == 4
@@ -311,7 +297,7 @@ def test_fixed_move_stops_when_unmapping_the_target_fails(
     mm.mmap(B + 8 * P, 4 * P, RW, ANON)
     mm.write(B + 9 * P, 6)
     _fail_preallocs(monkeypatch, 1)
-    assert _errno(mm.mremap, B, 4 * P, P, MAYMOVE | FIXED, B + 9 * P) == errno.ENOMEM
+    assert errno_of(mm.mremap, B, 4 * P, P, MAYMOVE | FIXED, B + 9 * P) == errno.ENOMEM
     assert extents(mm) == [(0, 4), (8, 12)]
     assert mm.read(B + 9 * P) == 6
 
@@ -324,7 +310,7 @@ def test_fixed_move_stops_when_its_shrink_fails(
     mm.mmap(B, 4 * P, RW, ANON)
     mm.write(B, 2)
     _fail_preallocs(monkeypatch, 1)
-    assert _errno(mm.mremap, B, 4 * P, P, MAYMOVE | FIXED, B + 16 * P) == errno.ENOMEM
+    assert errno_of(mm.mremap, B, 4 * P, P, MAYMOVE | FIXED, B + 16 * P) == errno.ENOMEM
     assert extents(mm) == [(0, 4)]
     assert mm.read(B) == 2
 
@@ -359,7 +345,7 @@ def test_dontunmap_hint_below_mmap_min_addr_in_a_full_address_space(mm: ModelMM)
     mm.mmap(MMAP_MIN_ADDR, B - MMAP_MIN_ADDR, av.PROT_NONE, ANON | av.MAP_NORESERVE)
     mm.mmap(B, P, RW, ANON)
     mm.mmap(B + P, TASK_SIZE - B - P, av.PROT_NONE, ANON | av.MAP_NORESERVE)
-    assert _errno(mm.mremap, B, P, P, MAYMOVE | DONTUNMAP, 0) == errno.ENOMEM
+    assert errno_of(mm.mremap, B, P, P, MAYMOVE | DONTUNMAP, 0) == errno.ENOMEM
     assert len(mm.vmas()) == 3 and mm.vmas()[0].start == MMAP_MIN_ADDR
 
 

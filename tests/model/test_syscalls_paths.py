@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import errno
 
-import pytest
-from engine_helpers import ANON, DESIGNS, RW, SHARED_ANON, B, P, R, extents, pages, vma_at
+from engine_helpers import ANON, RW, SHARED_ANON, B, P, R, errno_of, extents, pages, vma_at
 
 import pytest_anonvma as av
 from pytest_anonvma.model.engine import ModelMM
@@ -42,18 +41,6 @@ PROT_GROWSDOWN = 0x01000000
 PROT_GROWSUP = 0x02000000
 
 
-@pytest.fixture(params=DESIGNS)
-def mm(request: pytest.FixtureRequest) -> ModelMM:
-    return ModelMM(request.param)
-
-
-def _errno(fn: object, *args: object) -> int:
-    with pytest.raises(OSError) as info:
-        fn(*args)  # type: ignore[operator]
-    assert info.value.errno is not None
-    return info.value.errno
-
-
 # -- mmap: placement -----------------------------------------------------------------------------
 
 
@@ -73,7 +60,7 @@ def test_topdown_fails_when_nothing_fits(mm: ModelMM) -> None:
     ENOMEM (the bottom-up fallback of arch_get_unmapped_area_topdown, from TASK_SIZE / 3, has
     less room still); nothing is mapped."""
     assert MMAP_BASE % PMD  # not a PMD multiple: the plain search, not the THP one
-    assert _errno(mm.mmap, None, MMAP_BASE, av.PROT_NONE, PRIVATE | av.MAP_NORESERVE) == (
+    assert errno_of(mm.mmap, None, MMAP_BASE, av.PROT_NONE, PRIVATE | av.MAP_NORESERVE) == (
         errno.ENOMEM
     )
     assert mm.vmas() == []
@@ -190,7 +177,7 @@ def test_map_fixed_limit_is_task_size(mm: ModelMM) -> None:
     Live 6.18: MAP_FIXED at 2**47 - 8192 -> mapped; at 2**47 - 4096 -> ENOMEM.
     """
     assert mm.mmap(TASK_SIZE - P, P, R, PRIVATE | av.MAP_FIXED) == TASK_SIZE - P
-    assert _errno(mm.mmap, TASK_SIZE, P, R, PRIVATE | av.MAP_FIXED) == errno.ENOMEM
+    assert errno_of(mm.mmap, TASK_SIZE, P, R, PRIVATE | av.MAP_FIXED) == errno.ENOMEM
     assert [(v.start, v.end) for v in mm.vmas()] == [(TASK_SIZE - P, TASK_SIZE)]
 
 
@@ -215,8 +202,8 @@ def test_map_fixed_length_limit_is_task_size(mm: ModelMM) -> None:
     mm.mmap(B, P, R, ANON)
     flags = PRIVATE | av.MAP_FIXED_NOREPLACE | av.MAP_NORESERVE
     for length in (TASK_SIZE - P, TASK_SIZE - MMAP_MIN_ADDR + P, TASK_SIZE):
-        assert _errno(mm.mmap, 0, length, av.PROT_NONE, flags) == errno.EEXIST
-    assert _errno(mm.mmap, 0, TASK_SIZE + P, av.PROT_NONE, flags) == errno.ENOMEM
+        assert errno_of(mm.mmap, 0, length, av.PROT_NONE, flags) == errno.EEXIST
+    assert errno_of(mm.mmap, 0, TASK_SIZE + P, av.PROT_NONE, flags) == errno.ENOMEM
     assert extents(mm) == [(0, 1)]
 
 
@@ -231,7 +218,7 @@ def test_length_rounds_up_to_pages(mm: ModelMM) -> None:
 
 def test_length_wrapping_to_zero_is_enomem(mm: ModelMM) -> None:
     """do_mmap: PAGE_ALIGN(ULONG_MAX) wraps to 0 -> ENOMEM. Live 6.18: ENOMEM."""
-    assert _errno(mm.mmap, B, ULONG_MAX, R, ANON) == errno.ENOMEM
+    assert errno_of(mm.mmap, B, ULONG_MAX, R, ANON) == errno.ENOMEM
     assert mm.vmas() == []
 
 
@@ -247,8 +234,8 @@ def test_file_mapping_needs_a_map_type(mm: ModelMM) -> None:
     """do_mmap: a file mapping's type must be MAP_SHARED, MAP_SHARED_VALIDATE or MAP_PRIVATE,
     else EINVAL. Live 6.18: memfd with type 0 or 0xf -> EINVAL."""
     fd = mm.memfd("m", 4 * P)
-    assert _errno(mm.mmap, B, P, R, av.MAP_FIXED, fd) == errno.EINVAL
-    assert _errno(mm.mmap, B, P, R, av.MAP_FIXED | 0xF, fd) == errno.EINVAL
+    assert errno_of(mm.mmap, B, P, R, av.MAP_FIXED, fd) == errno.EINVAL
+    assert errno_of(mm.mmap, B, P, R, av.MAP_FIXED | 0xF, fd) == errno.EINVAL
     assert mm.vmas() == []
 
 
@@ -272,16 +259,16 @@ def test_file_offset_beyond_max_file_size_is_eoverflow(mm: ModelMM) -> None:
     """
     fd = mm.memfd("m", 8 * P)
     shared = av.MAP_SHARED | av.MAP_FIXED
-    assert _errno(mm.mmap, B, P, R, shared, fd, -P) == errno.EOVERFLOW
-    assert _errno(mm.mmap, B, P, R, av.MAP_PRIVATE | av.MAP_FIXED, fd, -P) == errno.EOVERFLOW
-    assert _errno(mm.mmap, B, P, R, shared, fd, (1 << 63) - P) == errno.EOVERFLOW
-    assert _errno(mm.mmap, B, 2 * P, R, shared, fd, (1 << 63) - 2 * P) == errno.EOVERFLOW
-    assert _errno(mm.mmap, B, P, R, av.MAP_FIXED, fd, -P) == errno.EOVERFLOW
+    assert errno_of(mm.mmap, B, P, R, shared, fd, -P) == errno.EOVERFLOW
+    assert errno_of(mm.mmap, B, P, R, av.MAP_PRIVATE | av.MAP_FIXED, fd, -P) == errno.EOVERFLOW
+    assert errno_of(mm.mmap, B, P, R, shared, fd, (1 << 63) - P) == errno.EOVERFLOW
+    assert errno_of(mm.mmap, B, 2 * P, R, shared, fd, (1 << 63) - 2 * P) == errno.EOVERFLOW
+    assert errno_of(mm.mmap, B, P, R, av.MAP_FIXED, fd, -P) == errno.EOVERFLOW
     assert mm.vmas() == []
     assert mm.mmap(B, P, R, shared, fd, (1 << 63) - 2 * P) == B
     assert mm.mmap(B + 2 * P, 2 * P, R, shared, fd, (1 << 63) - 3 * P) == B + 2 * P
     noreplace = av.MAP_SHARED | av.MAP_FIXED_NOREPLACE
-    assert _errno(mm.mmap, B, P, R, noreplace, fd, -P) == errno.EEXIST
+    assert errno_of(mm.mmap, B, P, R, noreplace, fd, -P) == errno.EEXIST
     assert mm.mmap(B + 8 * P, P, R, ANON, None, -P) == B + 8 * P
     assert extents(mm) == [(0, 1), (2, 4), (8, 9)]
 
@@ -290,7 +277,7 @@ def test_mmap_region_failure_is_returned(mm: ModelMM) -> None:
     """mm/vma.c: __mmap_region fails with ENOMEM when the maple tree preallocation fails, and
     do_mmap returns that error (injected with fail_prealloc); nothing is mapped."""
     mm.mm.fail_prealloc = True
-    assert _errno(mm.mmap, B, P, RW, ANON) == errno.ENOMEM
+    assert errno_of(mm.mmap, B, P, RW, ANON) == errno.ENOMEM
     mm.mm.fail_prealloc = False
     assert mm.vmas() == []
 
@@ -314,7 +301,7 @@ def test_mprotect_wrapping_end_is_enomem(mm: ModelMM) -> None:
     """do_mprotect_pkey: end = start + len wrapping past ULONG_MAX (end <= start) -> ENOMEM
     before any change. Live 6.18: len 2**64 - start -> ENOMEM, the VMA still 'rw-p'."""
     mm.mmap(B, 2 * P, RW, ANON)
-    assert _errno(mm.mprotect, B, (1 << 64) - B, R) == errno.ENOMEM
+    assert errno_of(mm.mprotect, B, (1 << 64) - B, R) == errno.ENOMEM
     assert vma_at(mm, 0).prot == RW
 
 
@@ -322,7 +309,7 @@ def test_mprotect_growsup_is_einval(mm: ModelMM) -> None:
     """do_mprotect_pkey: PROT_GROWSUP needs VM_GROWSUP, which x86-64 never sets -> EINVAL.
     Live 6.18: EINVAL."""
     mm.mmap(B, 2 * P, RW, ANON)
-    assert _errno(mm.mprotect, B, P, R | PROT_GROWSUP) == errno.EINVAL
+    assert errno_of(mm.mprotect, B, P, R | PROT_GROWSUP) == errno.EINVAL
     assert vma_at(mm, 0).prot == RW
 
 
@@ -340,7 +327,7 @@ def test_mprotect_growsdown_extends_to_vma_start(mm: ModelMM) -> None:
     mm.mprotect(B + 2 * P, P, R | PROT_GROWSDOWN)
     assert extents(mm) == [(0, 3), (3, 4)]
     assert [v.prot for v in mm.vmas()] == [R, RW]
-    assert _errno(mm.mprotect, B + 2 * P, P, RW | PROT_GROWSDOWN | PROT_GROWSUP) == errno.EINVAL
+    assert errno_of(mm.mprotect, B + 2 * P, P, RW | PROT_GROWSDOWN | PROT_GROWSUP) == errno.EINVAL
     assert [v.prot for v in mm.vmas()] == [R, RW]
 
 
@@ -357,7 +344,7 @@ def test_mprotect_beyond_vm_maywrite_is_eacces(mm: ModelMM) -> None:
     shared = mm.mm.find_vma(B + 2 * P)
     assert shared is not None
     shared.vm_flags &= ~VM_MAYWRITE  # as mapping an O_RDONLY fd would leave it
-    assert _errno(mm.mprotect, B, 4 * P, RW) == errno.EACCES
+    assert errno_of(mm.mprotect, B, 4 * P, RW) == errno.EACCES
     assert [v.prot for v in mm.vmas()] == [RW, R]
 
 
@@ -367,7 +354,7 @@ def test_mprotect_split_failure_stops_the_walk(mm: ModelMM) -> None:
     mm.mmap(B, 4 * P, RW, ANON)
     mm.mmap(B + 4 * P, 2 * P, av.PROT_READ | av.PROT_EXEC, ANON)
     mm.mm.fail_prealloc = True
-    assert _errno(mm.mprotect, B + P, 5 * P, R) == errno.ENOMEM
+    assert errno_of(mm.mprotect, B + P, 5 * P, R) == errno.ENOMEM
     mm.mm.fail_prealloc = False
     assert extents(mm) == [(0, 4), (4, 6)]
     assert [v.prot for v in mm.vmas()] == [RW, av.PROT_READ | av.PROT_EXEC]
@@ -430,8 +417,8 @@ def test_mlock_wrapping_end_is_einval(mm: ModelMM) -> None:
     """mm/mlock.c: apply_vma_lock_flags: end = start + len wrapping (end < start) -> EINVAL,
     nothing locked. Live 6.18: mlock(B, 2**64 - B) -> EINVAL."""
     mm.mmap(B, 2 * P, R, ANON)
-    assert _errno(mm.mlock, B, (1 << 64) - B) == errno.EINVAL
-    assert _errno(mm.munlock, B, (1 << 64) - B) == errno.EINVAL
+    assert errno_of(mm.mlock, B, (1 << 64) - B) == errno.EINVAL
+    assert errno_of(mm.munlock, B, (1 << 64) - B) == errno.EINVAL
     assert "VM_LOCKED" not in vma_at(mm, 0).flags
 
 
@@ -457,7 +444,7 @@ def test_mlock_length_rounding_to_zero_does_nothing(mm: ModelMM) -> None:
     for start, length in ((B, ULONG_MAX), (B + 100, (1 << 64) - 100), (B, (1 << 64) - P + 1)):
         mm.mlock(start, length)
         assert "VM_LOCKED" not in vma_at(mm, 0).flags
-    assert _errno(mm.mlock, B, (1 << 64) - P) == errno.EINVAL
+    assert errno_of(mm.mlock, B, (1 << 64) - P) == errno.EINVAL
     mm.mlock(B, 4 * P)
     mm.munlock(B, ULONG_MAX)
     assert "VM_LOCKED" in vma_at(mm, 0).flags
