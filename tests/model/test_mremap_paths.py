@@ -404,3 +404,31 @@ def test_duplicating_a_shared_mapping_with_old_length_zero(mm: ModelMM) -> None:
     assert mm.read(B + 8 * P) == 5 and mm.read(B) == 5
     mm.write(B + 9 * P, 3)
     assert mm.read(B + P) == 3
+
+
+# -- a move the kernel places (MREMAP_MAYMOVE without MREMAP_FIXED) ----------------------------
+
+
+def test_maymove_without_fixed_goes_where_the_topdown_search_puts_it(mm: ModelMM) -> None:
+    """vrm_set_new_addr: without MREMAP_FIXED (and without DONTUNMAP) the destination comes from
+    get_unmapped_area with no hint, so from the top-down search right below mmap_base, page
+    aligned (here: a 2-page VMA, not a PMD multiple, on an otherwise empty address space)."""
+    mm.mmap(B, P, RW, ANON)
+    mm.mmap(B + P, P, R, ANON)  # blocks growing in place
+    mm.write(B, 7)
+    new = mm.mremap(B, P, 2 * P, MAYMOVE)
+    assert new == MMAP_BASE - 2 * P
+    assert mm.read(new) == 7
+    assert extents(mm) == [(1, 2), ((new - B) // P, (new - B) // P + 2)]
+
+
+def test_maymove_fails_with_enomem_when_no_gap_fits(mm: ModelMM) -> None:
+    """vrm_set_new_addr returns get_unmapped_area's -ENOMEM when no gap below mmap_base fits the
+    new length, and mremap returns it before anything moved (mm/mremap.c: mremap_at)."""
+    mm.mmap(MMAP_MIN_ADDR, B - MMAP_MIN_ADDR, av.PROT_NONE, ANON)
+    mm.mmap(B, P, RW, ANON)
+    mm.mmap(B + P, MMAP_BASE - B - P, av.PROT_NONE, ANON)
+    mm.write(B, 9)
+    assert errno_of(mm.mremap, B, P, 2 * P, MAYMOVE) == errno.ENOMEM
+    assert vma_at(mm, 0).start == B and vma_at(mm, 0).end == B + P
+    assert mm.read(B) == 9
