@@ -22,7 +22,6 @@ PAGE_SIZE = 4096
 PAGE_SHIFT = 12
 
 # vm_flags bits (include/linux/mm.h; values as on x86-64 where the kernel fixes them).
-VM_NONE = 0x0
 VM_READ = 0x1
 VM_WRITE = 0x2
 VM_EXEC = 0x4
