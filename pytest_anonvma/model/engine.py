@@ -29,6 +29,7 @@ from pytest_anonvma.model.mm import (
 from pytest_anonvma.model.mm_types import (
     ERAS,
     PAGE_SIZE,
+    ULONG_MAX,
     VM_EXEC,
     VM_READ,
     VM_WRITE,
@@ -59,7 +60,6 @@ STATS_KEYS = (
     "avc_frees",
     "fork_pagetable_copies",
 )
-ULONG_MAX = (1 << 64) - 1
 #: memfd_create's limit on the name (``MFD_NAME_MAX_LEN``)
 MFD_NAME_MAX_LEN = 249
 

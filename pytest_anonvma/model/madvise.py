@@ -44,6 +44,7 @@ from pytest_anonvma.model.memory import (
 from pytest_anonvma.model.mm_types import (
     PAGE_SHIFT,
     PAGE_SIZE,
+    ULONG_MAX,
     VM_DONTCOPY,
     VM_HUGETLB,
     VM_IO,
@@ -57,6 +58,7 @@ from pytest_anonvma.model.mm_types import (
     VM_WIPEONFORK,
     VMA,
     MMStruct,
+    page_align,
 )
 
 __all__ = [
@@ -69,7 +71,6 @@ __all__ = [
     "madvise_walk_vmas",
 ]
 
-ULONG_MAX = (1 << 64) - 1
 
 #: madvise_behavior_valid: the advice values the model accepts
 MADVISE_BEHAVIORS = frozenset(
@@ -369,7 +370,7 @@ def do_madvise(mm: MMStruct, start: int, len_in: int, behavior: int) -> int:
     if start & (PAGE_SIZE - 1):
         return -errno.EINVAL
     len_in &= ULONG_MAX
-    length = (len_in + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1) & ULONG_MAX
+    length = page_align(len_in)
     if len_in and not length:
         return -errno.EINVAL
     end = start + length

@@ -11,18 +11,19 @@ from pytest_anonvma.model.gup import mm_populate
 from pytest_anonvma.model.mm_types import (
     PAGE_SHIFT,
     PAGE_SIZE,
+    ULONG_MAX,
     VM_HUGETLB,
     VM_LOCKED,
     VM_LOCKED_MASK,
     VM_SPECIAL,
     VMA,
     MMStruct,
+    page_align,
 )
 from pytest_anonvma.model.mprotect import modify_flags
 
 __all__ = ["apply_vma_lock_flags", "do_mlock", "mlock_fixup", "sys_munlock"]
 
-ULONG_MAX = (1 << 64) - 1
 
 
 def mlock_fixup(
@@ -86,7 +87,7 @@ def apply_vma_lock_flags(mm: MMStruct, start: int, length: int, flags: int) -> i
 def _page_range(start: int, length: int) -> tuple[int, int]:
     """Round the range out to whole pages, as mlock and munlock do; the length is an unsigned
     long, so a length within a page of ULONG_MAX wraps to 0 (nothing to do)."""
-    length = (length + (start & (PAGE_SIZE - 1)) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1) & ULONG_MAX
+    length = page_align(length + (start & (PAGE_SIZE - 1)))
     return start & ~(PAGE_SIZE - 1), length
 
 

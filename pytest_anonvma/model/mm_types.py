@@ -20,6 +20,13 @@ if TYPE_CHECKING:
 
 PAGE_SIZE = 4096
 PAGE_SHIFT = 12
+#: the largest unsigned long: syscall lengths and addresses are taken modulo 2**64
+ULONG_MAX = (1 << 64) - 1
+
+
+def page_align(length: int) -> int:
+    """``PAGE_ALIGN`` of an unsigned long: round up to a page modulo 2**64 (ULONG_MAX -> 0)."""
+    return (length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1) & ULONG_MAX
 
 # vm_flags bits (include/linux/mm.h; values as on x86-64 where the kernel fixes them).
 VM_READ = 0x1

@@ -22,6 +22,7 @@ from pytest_anonvma.model.gup import mm_populate
 from pytest_anonvma.model.mm_types import (
     PAGE_SHIFT,
     PAGE_SIZE,
+    ULONG_MAX,
     VM_LOCKED,
     VM_MAYEXEC,
     VM_MAYREAD,
@@ -30,6 +31,7 @@ from pytest_anonvma.model.mm_types import (
     VM_NORESERVE,
     VM_SHARED,
     MMStruct,
+    page_align,
 )
 from pytest_anonvma.model.mprotect import calc_vm_prot_bits
 from pytest_anonvma.model.shmem import SHMEM_VM_OPS, ShmemFile, shmem_zero_setup
@@ -55,7 +57,6 @@ MMAP_MIN_ADDR = 0x10000
 PMD_SIZE = 2 << 20
 MAP_TYPE = 0x0F
 MAP_SHARED_VALIDATE = 0x03
-ULONG_MAX = (1 << 64) - 1
 #: ``MAX_LFS_FILESIZE`` on 64-bit: the largest size of a regular file (a memfd)
 MAX_LFS_FILESIZE = (1 << 63) - 1
 
@@ -156,7 +157,7 @@ def do_mmap(
         flags |= MAP_FIXED
     if not flags & MAP_FIXED:
         addr = round_hint_to_min(addr)
-    length = (length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1) & ULONG_MAX
+    length = page_align(length)
     if not length:
         return -errno.ENOMEM
     vm_flags = calc_vm_prot_bits(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC

@@ -11,6 +11,7 @@ from pytest_anonvma.model.mm import vma_anon_vma_addr
 from pytest_anonvma.model.mm_types import (
     PAGE_SHIFT,
     PAGE_SIZE,
+    ULONG_MAX,
     VM_ACCESS_FLAGS,
     VM_ACCOUNT,
     VM_EXEC,
@@ -23,6 +24,7 @@ from pytest_anonvma.model.mm_types import (
     VM_WRITE,
     VMA,
     MMStruct,
+    page_align,
 )
 
 __all__ = [
@@ -37,7 +39,6 @@ ERA_6_18 = "6.18"
 PROT_SEM = 0x8
 PROT_GROWSDOWN = 0x01000000
 PROT_GROWSUP = 0x02000000
-ULONG_MAX = (1 << 64) - 1
 
 
 def calc_vm_prot_bits(prot: int) -> int:
@@ -122,7 +123,7 @@ def do_mprotect_pkey(mm: MMStruct, start: int, length: int, prot: int) -> int:
     length &= ULONG_MAX
     if not length:
         return 0
-    length = (length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+    length = page_align(length)
     end = start + length
     if end <= start or end > ULONG_MAX:
         return -errno.ENOMEM

@@ -32,12 +32,12 @@ from pytest_anonvma.model.mm_types import (
     VM_SHARED,
     VMA,
     MMStruct,
+    page_align,
 )
 from pytest_anonvma.model.mmap import TASK_SIZE, get_unmapped_area
 
 __all__ = ["VmaRemap", "do_mremap", "move_vma", "vma_expandable"]
 
-ULONG_MAX = (1 << 64) - 1
 ERA_6_18 = "6.18"
 
 
@@ -66,11 +66,6 @@ class VmaRemap:
     def move_only(self) -> bool:
         """A fixed move of equal length (``vrm_move_only``)."""
         return bool(self.flags & MREMAP_FIXED) and self.old_len == self.new_len
-
-
-def page_align(length: int) -> int:
-    """``PAGE_ALIGN`` on an unsigned long: rounds up modulo 2**64, so ULONG_MAX becomes 0."""
-    return (length + PAGE_SIZE - 1) & ULONG_MAX & ~(PAGE_SIZE - 1)
 
 
 def _overlaps(vrm: VmaRemap) -> bool:

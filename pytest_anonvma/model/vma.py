@@ -56,6 +56,7 @@ from pytest_anonvma.model.mm_types import (
     VMA,
     MMStruct,
     VMOps,
+    page_align,
 )
 
 __all__ = [
@@ -966,7 +967,7 @@ def do_vmi_munmap(mm: MMStruct, start: int, length: int) -> int:
     mapped there."""
     if start % PAGE_SIZE or start > TASK_SIZE or length > TASK_SIZE - start:
         return -errno.EINVAL
-    end = start + ((length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
+    end = start + page_align(length)
     if end == start:
         return -errno.EINVAL
     vma = mm.find_vma(start)
