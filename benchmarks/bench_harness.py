@@ -12,16 +12,17 @@ Usage: ``python benchmarks/bench_harness.py [--impl NAMES] [--repeat N]``.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 import sys
 import time
 from collections import defaultdict
-from pathlib import Path
 
 import pytest
 
-MODULES = ("test_harness_v6_14.py", "test_harness_6_18.py", "test_harness_accessors.py")
+from pytest_anonvma.suite import bundled_suite_dir
+
+#: the harness port's modules in the bundled suite
+MODULES = "test_harness_*.py"
 TARGET_SECONDS = 2.0
 
 
@@ -38,19 +39,10 @@ class _Timer:
             self.outcomes[report.outcome] += 1
 
 
-def suite_dir() -> Path:
-    """The installed conformance suite, found without importing the package (so that pytest can
-    still rewrite its assertions)."""
-    spec = importlib.util.find_spec("pytest_anonvma")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("bench_harness: pytest_anonvma is not installed (pip install -e .)")
-    return Path(next(iter(spec.submodule_search_locations))) / "conformance"
-
-
 def run_once(impl: str) -> tuple[float, _Timer, int]:
     """One pytest session over the harness port: (wall seconds, timer, exit code)."""
     timer = _Timer()
-    paths = [str(suite_dir() / name) for name in MODULES]
+    paths = [str(path) for path in sorted(bundled_suite_dir().glob(MODULES))]
     args = [*paths, "-qq", "-p", "no:cacheprovider", f"--anonvma-impl={impl}", "-o", "addopts="]
     start = time.perf_counter()
     code = pytest.main(args, plugins=[timer])

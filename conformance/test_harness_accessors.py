@@ -19,13 +19,13 @@ from typing import Any
 import pytest
 
 from pytest_anonvma.harness import alloc_and_link_vma, alloc_vma, cleanup_mm, harness_layout
-from pytest_anonvma.internals import VMAInternals
+from pytest_anonvma.harness.protocol import VMAInternals
+from pytest_anonvma.harness.scenarios import FLAGS
+from pytest_anonvma.harness.trees import V6_14
 from pytest_anonvma.model.mm_types import ANON_VMA_UNFAULTED, VM_WRITE
 
-from .harness_common import FLAGS
-
 pytestmark = [
-    pytest.mark.anonvma_era("2025-03"),
+    pytest.mark.anonvma_era(V6_14.era),
     pytest.mark.anonvma_tier("harness"),
     pytest.mark.anonvma_needs("internals"),
 ]

@@ -12,6 +12,7 @@ from pytest_anonvma.constants import __all__ as _constants_all
 from pytest_anonvma.contract import (
     MM,
     BusError,
+    ImplementationDied,
     MemoryFault,
     PageState,
     SegmentationFault,
@@ -26,6 +27,7 @@ __all__ = [
     *_constants_all,
     "MM",
     "BusError",
+    "ImplementationDied",
     "MemoryFault",
     "PageState",
     "SegmentationFault",

@@ -14,6 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 __all__ = [
     "MM",
     "BusError",
+    "ImplementationDied",
     "MemoryFault",
     "PageState",
     "SegmentationFault",
@@ -33,6 +34,12 @@ class PageState(enum.Enum):
     def char(self) -> str:
         """The one-character picture used in ``pages`` expectations and diagrams."""
         return self.value
+
+
+class ImplementationDied(Exception):
+    """The implementation can answer no more calls: its process ended or was killed (the live
+    backend's sandbox, for one). A crash of the implementation, not a disagreement: generated
+    cases, the shrinker and the explorer stop at it and make it the test's failure."""
 
 
 class MemoryFault(Exception):

@@ -26,5 +26,7 @@ def pytest_anonvma_implementations(
 
     Every plugin's mapping is merged; a name given twice (by two hooks, or by a hook and the
     registry) is a usage error. The names become valid ``--anonvma-impl`` values and are part
-    of ``--anonvma-impl=all``.
+    of ``--anonvma-impl=all``, so a name must be a non-empty str other than ``all`` without
+    whitespace, ``,``, ``@`` or ``:``. A hook that raises, an invalid name or a value that is not
+    callable is a usage error naming the plugin.
     """

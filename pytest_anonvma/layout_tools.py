@@ -21,7 +21,7 @@ from pytest_anonvma.constants import (
 from pytest_anonvma.contract import MM
 from pytest_anonvma.layout import Layout, LayoutError, layout_of, parse_layout, render_layout
 
-__all__ = ["LayoutTool", "explain_layout_comparison"]
+__all__ = ["LayoutTool", "explain_layout_comparison", "layout_difference"]
 
 
 def _cells(diagram: str) -> str:
@@ -114,3 +114,16 @@ def explain_layout_comparison(op: str, left: Any, right: Any) -> list[str] | Non
         "VMA layouts differ (labels do not matter, the cuts do):",
         *render_layout([("left", lhs), ("right", rhs)]).splitlines(),
     ]
+
+
+def layout_difference(expected: Layout, actual: Layout) -> str:
+    """Two layouts' difference in one line: each one's cells (harness notation, equal width)
+    and VMA count, e.g. ``expected 'AAABB' (2 VMAs), got 'AAAAA' (1 VMA)``."""
+    ends = [end for _, end in expected.extents + actual.extents]
+    width = max(expected.width, actual.width, *ends)
+
+    def shown(layout: Layout) -> str:
+        count = len(layout.extents)
+        return f"{layout.diagram(width).ljust(width)!r} ({count} VMA{'' if count == 1 else 's'})"
+
+    return f"expected {shown(expected)}, got {shown(actual)}"

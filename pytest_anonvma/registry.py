@@ -7,21 +7,14 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
 
+from pytest_anonvma.constants import ERAS
 from pytest_anonvma.contract import MM
+from pytest_anonvma.designs import DESIGNS
 
-__all__ = ["BUNDLED_DESIGNS", "ENTRY_POINT_GROUP", "ERAS", "implementations", "load", "resolve"]
+__all__ = ["ENTRY_POINT_GROUP", "implementations", "load", "resolve"]
 
 #: third-party packages register zero-argument MM factories under this entry-point group
 ENTRY_POINT_GROUP = "pytest_anonvma.implementations"
-ERAS = ("2025-03", "6.18")
-
-#: the bundled designs and the era each is native to
-BUNDLED_DESIGNS = {
-    "baseline": "2025-03",
-    "rfc-v1": "2025-03",
-    "reference": "2025-03",
-    "maybe-guard": "6.18",
-}
 
 
 def _design_factory(design: str, era: str) -> Callable[[], MM]:
@@ -43,13 +36,14 @@ def _live_factory() -> MM:
 
 
 def implementations() -> dict[str, Callable[[], MM]]:
-    """Every registered implementation: the bundled designs, ``live``, and entry points.
+    """Every registered implementation: the designs (``designs.DESIGNS``), ``live``, and entry
+    points.
 
-    Each value is a zero-argument factory giving a new empty address space. A bundled design on
-    its non-native era is available through :func:`load` as ``"name@era"``.
+    Each value is a zero-argument factory giving a new empty address space. A design on its
+    non-native era is available through :func:`load` as ``"name@era"``.
     """
     impls: dict[str, Callable[[], MM]] = {
-        name: _design_factory(name, era) for name, era in BUNDLED_DESIGNS.items()
+        name: _design_factory(name, cls.default_era) for name, cls in DESIGNS.items()
     }
     impls["live"] = _live_factory
     for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
@@ -58,8 +52,14 @@ def implementations() -> dict[str, Callable[[], MM]]:
 
 
 def _entry_point_factory(ep: Any) -> Callable[[], MM]:
+    where = f"entry point {ep.name!r} ({ep.value})"
+
     def factory() -> MM:
-        return _instantiate(ep.load(), f"entry point {ep.name!r} ({ep.value})")
+        try:
+            target = ep.load()
+        except Exception as exc:
+            raise ImportError(f"{where} failed to load: {type(exc).__name__}: {exc}") from exc
+        return _instantiate(target, where)
 
     factory.__name__ = ep.name
     return factory
@@ -83,7 +83,7 @@ def resolve(spec: str) -> Callable[[], MM]:
     if spec in impls:
         return impls[spec]
     name, sep, era = spec.partition("@")
-    if sep and name in BUNDLED_DESIGNS:
+    if sep and name in DESIGNS:
         if era not in ERAS:
             raise LookupError(f"unknown era {era!r} in {spec!r}; known eras: {', '.join(ERAS)}")
         return _design_factory(name, era)

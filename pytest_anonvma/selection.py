@@ -2,27 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import pytest
 
 from pytest_anonvma import registry
+from pytest_anonvma.conformity import not_an_address_space, shown
+from pytest_anonvma.constants import ERA_2025_03
 from pytest_anonvma.contract import MM
+from pytest_anonvma.designs import DESIGNS
+from pytest_anonvma.timeouts import ImplementationTimeout, time_limit
 
 __all__ = [
     "BUNDLED",
     "DEFAULT_ERA",
+    "BrokenImplementation",
     "Implementation",
     "hook_implementations",
     "missing_method",
     "select_implementations",
 ]
 
-#: the four bundled designs, in report order (``--anonvma-impl=all`` starts with them)
-BUNDLED: tuple[str, ...] = tuple(registry.BUNDLED_DESIGNS)
+#: the bundled designs, in report order (``--anonvma-impl=all`` starts with them)
+BUNDLED: tuple[str, ...] = tuple(DESIGNS)
 #: the era assumed for a model without an ``era`` attribute (the patch's own)
-DEFAULT_ERA = "2025-03"
+DEFAULT_ERA = ERA_2025_03
 #: the design assumed for a model without a ``design`` attribute
 DEFAULT_DESIGN = "reference"
 
@@ -35,12 +40,35 @@ class _Probe:
     cls: type
 
 
+class BrokenImplementation(Exception):
+    """Reading what an unusable implementation declares (a new exception each time, so no
+    traceback grows from test to test); ``str()`` is :attr:`Implementation.broken`."""
+
+
+#: the longest exception message quoted in a one-line error
+_MESSAGE_LIMIT = 300
+
+
+def _one_line(exc: BaseException) -> str:
+    """``Type: message``, the message's first line only, at most :data:`_MESSAGE_LIMIT` long."""
+    try:
+        lines = str(exc).strip().splitlines()
+    except Exception:  # an exception whose message cannot be made
+        lines = ["(its message cannot be shown)"]
+    text = lines[0] if lines else ""
+    if len(text) > _MESSAGE_LIMIT:
+        text = text[:_MESSAGE_LIMIT] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 @dataclass(eq=False)
 class Implementation:
     """One selected implementation: the value of the ``anonvma_impl`` fixture.
 
-    ``capabilities``, ``design`` and ``era`` come from one probe instance made (and closed) on
-    first use; if making it fails, reading them re-raises that error.
+    ``capabilities``, ``design`` and ``era`` come from one probe instance made (and closed)
+    once, by :meth:`probe` (the plugin probes every implementation at configure time). If it
+    cannot be made, or is not an address space, the implementation is :attr:`broken` and
+    reading them raises :class:`BrokenImplementation`.
     """
 
     #: the name in test ids: the spec as given (``reference``, ``rfc-v1@6.18``, ``pkg.mod:Cls``)
@@ -49,41 +77,51 @@ class Implementation:
     factory: Callable[[], MM]
     #: one of the bundled designs by its plain name (its bundled xfail list applies)
     bundled: bool = False
-    _probe: _Probe | BaseException | None = field(default=None, repr=False)
+    #: the probe, or why the implementation cannot be used; None until probed
+    _probe: _Probe | str | None = field(default=None, repr=False)
 
-    def _probed(self) -> _Probe:
+    def probe(self, timeout: float = 0.0) -> str | None:
+        """Make (and close) one address space unless done already; why the implementation
+        cannot be used (one line), or None. ``timeout``: seconds allowed (0: no limit)."""
         if self._probe is None:
-            try:
-                self._probe = self._make_probe()
-            except Exception as exc:
-                self._probe = exc
-        if isinstance(self._probe, BaseException):
-            raise self._probe
-        return self._probe
-
-    def _make_probe(self) -> _Probe:
-        mm = self.factory()
-        try:
-            caps: frozenset[str] = frozenset(getattr(mm, "capabilities", ()))
-            return _Probe(
-                capabilities=caps,
-                design=str(getattr(mm, "design", DEFAULT_DESIGN)),
-                era=str(getattr(mm, "era", DEFAULT_ERA)),
-                cls=type(mm),
-            )
-        finally:
-            close = getattr(mm, "close", None)
-            if callable(close):
-                close()
+            self._probe = self._make_probe(timeout)
+        return self._probe if isinstance(self._probe, str) else None
 
     @property
-    def probe_error(self) -> BaseException | None:
-        """The error making a probe instance raised, or None if it worked."""
+    def broken(self) -> str | None:
+        """Why the implementation cannot be used, one line naming it (None: it can)."""
+        return self.probe()
+
+    def _probed(self) -> _Probe:
+        probe = self._probe if isinstance(self._probe, _Probe) else None
+        if probe is None:
+            raise BrokenImplementation(self.broken)
+        return probe
+
+    def _make_probe(self, timeout: float) -> _Probe | str:
+        where = f"implementation {self.name!r} cannot be used"
+        limit = f"{where}: making and closing an address space took over {timeout:g}s"
+        step = "its factory"
         try:
-            self._probed()
-        except Exception as exc:
-            return exc
-        return None
+            with time_limit(timeout, limit):
+                mm = self.factory()
+                step = "reading its attributes"
+                problem = not_an_address_space(mm)
+                if problem is not None:
+                    return f"{where}: its factory returned {shown(mm)}: {problem}"
+                probe = _Probe(
+                    capabilities=frozenset(getattr(mm, "capabilities", ())),
+                    design=str(getattr(mm, "design", DEFAULT_DESIGN)),
+                    era=str(getattr(mm, "era", DEFAULT_ERA)),
+                    cls=type(mm),
+                )
+                step = "closing its address space"
+                mm.close()
+                return probe
+        except ImplementationTimeout:
+            return f"{limit} (--anonvma-timeout={timeout:g})"
+        except (Exception, SystemExit) as exc:
+            return f"{where}: {step} raised {_one_line(exc)}"
 
     @property
     def capabilities(self) -> frozenset[str]:
@@ -112,9 +150,9 @@ class Implementation:
     def lacking(self, needs: Iterable[str]) -> str | None:
         """Why a test that needs ``needs`` is skipped on this implementation (None: it runs).
 
-        Nothing is skipped when making the probe MM failed: the test itself fails then.
+        Nothing is skipped for a :attr:`broken` implementation: the plugin fails the test.
         """
-        if self.probe_error is not None:
+        if self.broken is not None:
             return None
         missing = self.missing(needs)
         if not missing:
@@ -140,7 +178,7 @@ def missing_method(exc: BaseException, impl: Implementation) -> str | None:
         seen.add(id(current))
         if isinstance(current, AttributeError) and current.name and current.obj is not None:
             obj, name = current.obj, current.name
-            made_by_impl = impl.probe_error is None and isinstance(obj, impl.mm_class)
+            made_by_impl = impl.broken is None and isinstance(obj, impl.mm_class)
             mm_like = name in _MM_MEMBERS and any(hasattr(obj, m) for m in ("mmap", "vmas"))
             if made_by_impl or mm_like:
                 return (
@@ -151,27 +189,62 @@ def missing_method(exc: BaseException, impl: Implementation) -> str | None:
     return None
 
 
-def hook_implementations(config: pytest.Config) -> dict[str, Callable[[], MM]]:
-    """Merge every ``pytest_anonvma_implementations`` result; a name twice is a usage error."""
-    merged: dict[str, Callable[[], MM]] = {}
-    results: list[Mapping[str, Callable[[], MM]] | None] = (
-        config.hook.pytest_anonvma_implementations(config=config)
-    )
-    for result in results:
-        if result is not None and not isinstance(result, Mapping):
+#: characters of the ``--anonvma-impl`` syntax: separators, ``name@era``, ``module:attr``
+_RESERVED_CHARS = frozenset(",@:")
+
+
+def _invalid_name(name: object) -> str | None:
+    """Why ``name`` cannot name an implementation in ``--anonvma-impl`` (None: it can)."""
+    if not isinstance(name, str):
+        return f"{shown(name)} is not a str"
+    if not name:
+        return "'' is empty"
+    if name == "all":
+        return "'all' is reserved for every implementation"
+    bad = sorted({c for c in name if c.isspace() or c in _RESERVED_CHARS})
+    if bad:
+        return f"{name!r} contains {' '.join(map(repr, bad))}, which --anonvma-impl reads as syntax"
+    return None
+
+
+
+def _hook_results(config: pytest.Config) -> Iterator[tuple[str, object]]:
+    """Each plugin's ``pytest_anonvma_implementations`` result with the plugin's name, in hook
+    call order; one that raises is a usage error naming the plugin."""
+    hook = config.pluginmanager.hook.pytest_anonvma_implementations
+    kwargs = {"config": config}
+    for impl in reversed(hook.get_hookimpls()):
+        try:
+            result = impl.function(*(kwargs[arg] for arg in impl.argnames))
+        except Exception as exc:
             raise pytest.UsageError(
-                "pytest_anonvma_implementations must return {name: factory}, "
-                f"not {type(result).__name__}"
+                f"pytest_anonvma_implementations of plugin {impl.plugin_name!r} raised "
+                f"{_one_line(exc)}"
+            ) from None
+        yield impl.plugin_name, result
+
+
+def hook_implementations(config: pytest.Config) -> dict[str, Callable[[], MM]]:
+    """Merge every ``pytest_anonvma_implementations`` result; a hook that raises, a result
+    that is not ``{name: factory}``, an invalid name or a name twice is a usage error naming
+    the plugin."""
+    merged: dict[str, Callable[[], MM]] = {}
+    for plugin, result in _hook_results(config):
+        where = f"pytest_anonvma_implementations of plugin {plugin!r}"
+        if result is None:
+            continue
+        if not isinstance(result, Mapping):
+            raise pytest.UsageError(
+                f"{where} must return {{name: factory}}, not {type(result).__name__}"
             )
-        for name, factory in (result or {}).items():
+        for name, factory in result.items():
+            problem = _invalid_name(name)
+            if problem is not None:
+                raise pytest.UsageError(f"{where}: invalid implementation name: {problem}")
             if name in merged and merged[name] is not factory:
-                raise pytest.UsageError(
-                    f"pytest_anonvma_implementations: implementation {name!r} returned twice"
-                )
+                raise pytest.UsageError(f"{where}: implementation {name!r} returned twice")
             if not callable(factory):
-                raise pytest.UsageError(
-                    f"pytest_anonvma_implementations: implementation {name!r} is not callable"
-                )
+                raise pytest.UsageError(f"{where}: implementation {name!r} is not callable")
             merged[name] = factory
     return merged
 
@@ -202,10 +275,15 @@ def _resolve(
         ) from None
 
 
-def select_implementations(config: pytest.Config, specs: Iterable[str]) -> list[Implementation]:
-    """The implementations named by ``specs`` in order, ``all`` expanded, duplicates dropped.
+def select_implementations(
+    config: pytest.Config, specs: Iterable[str], timeout: float = 0.0
+) -> list[Implementation]:
+    """The implementations named by ``specs`` in order, ``all`` expanded, duplicates dropped,
+    each probed once (``timeout``: seconds per probe, 0 for none).
 
-    Unknown names raise ``pytest.UsageError`` (exit code 4, one line).
+    Unknown names, and a selection whose every implementation is :attr:`~Implementation.broken`,
+    raise ``pytest.UsageError`` (exit code 4, one line). A broken implementation beside usable
+    ones stays selected: the plugin fails each of its tests with the same short message.
     """
     hooked = hook_implementations(config)
     registered = registry.implementations()
@@ -221,7 +299,11 @@ def select_implementations(config: pytest.Config, specs: Iterable[str]) -> list[
         for name in _expand_all(registered, hooked) if spec == "all" else [spec]:
             if name not in names:
                 names.append(name)
-    return [
+    impls = [
         Implementation(name=name, factory=_resolve(name, hooked, known), bundled=name in BUNDLED)
         for name in names
     ]
+    broken = [problem for impl in impls if (problem := impl.probe(timeout)) is not None]
+    if impls and len(broken) == len(impls):
+        raise pytest.UsageError(f"--anonvma-impl: {'; '.join(broken)}")
+    return impls

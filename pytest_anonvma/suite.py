@@ -7,6 +7,12 @@
   bundled suite if ``--anonvma-conformance`` is given.
 * The plugin loaded without ``-p`` (installed and auto-loaded) and no paths: pytest's usual
   behaviour, unless ``--anonvma-conformance`` is given.
+* ``--anonvma-no-bundled``: never the bundled suite.
+
+``--anonvma-cases`` cases run in the bundled ``test_cases.py``. When the suite is not in the run
+(or ``--anonvma-no-bundled``), its folder is added the way the suite would have been (replacing
+the default paths under ``-p anonvma``, else beside the paths), and of it only that module is
+collected (:func:`beside_case_module`), running the user's cases alone.
 """
 
 from __future__ import annotations
@@ -18,10 +24,21 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["PLUGIN_NAMES", "bundled_suite_dir", "explicitly_requested", "include_bundled_suite"]
+__all__ = [
+    "CASE_MODULE",
+    "PLUGIN_NAMES",
+    "beside_case_module",
+    "bundled_suite_dir",
+    "explicitly_requested",
+    "include_bundled_suite",
+    "include_case_module",
+    "named_path",
+]
 
 #: the names ``-p`` accepts for this plugin (entry-point name and module)
 PLUGIN_NAMES = frozenset({"anonvma", "pytest_anonvma.plugin"})
+#: the bundled module that runs the case files
+CASE_MODULE = "test_cases.py"
 
 
 def bundled_suite_dir() -> Path:
@@ -55,16 +72,50 @@ def explicitly_requested(config: pytest.Config) -> bool:
     return bool(requested & PLUGIN_NAMES)
 
 
-def include_bundled_suite(config: pytest.Config, always: bool) -> bool:
+def include_bundled_suite(config: pytest.Config, always: bool, never: bool = False) -> bool:
     """Add the bundled suite to ``config.args`` when the rules above say so.
 
-    ``always`` is ``--anonvma-conformance``. Returns whether the suite is part of the run.
+    ``always`` is ``--anonvma-conformance``, ``never`` ``--anonvma-no-bundled``. Returns
+    whether the suite is part of the run.
     """
     named_paths = config.args_source == pytest.Config.ArgsSource.ARGS
-    if named_paths and not always:
+    if never or (named_paths and not always):
         return False
     if not named_paths and not (always or explicitly_requested(config)):
         return False
     suite = str(bundled_suite_dir())
     config.args = [*config.args, suite] if named_paths else [suite]
     return True
+
+
+def named_path(arg: object) -> Path:
+    """The file or folder a command-line path (``path``, ``path::name``) names, resolved."""
+    return Path(str(arg).split("::", 1)[0]).resolve()
+
+
+def include_case_module(config: pytest.Config, bundled_suite: bool, no_bundled: bool) -> bool:
+    """Make sure the bundled ``test_cases.py`` is collected, for the ``--anonvma-cases`` cases
+    (``bundled_suite``: the suite is in the run already). Returns whether the module runs its
+    own cases too: not with ``no_bundled``, nor when it is in the run for the user's alone
+    (then the rest of the bundled suite is not collected either: :func:`beside_case_module`)."""
+    if bundled_suite:
+        return True
+    suite = bundled_suite_dir().resolve()
+    named_paths = config.args_source == pytest.Config.ArgsSource.ARGS
+    module = suite / CASE_MODULE
+    if named_paths and any(named_path(arg) in (module, *module.parents) for arg in config.args):
+        return not no_bundled
+    if named_paths or not explicitly_requested(config):
+        config.args = [*config.args, str(suite)]
+    else:
+        config.args = [str(suite)]
+    return False
+
+
+def beside_case_module(path: Path, named: Iterable[Path]) -> bool:
+    """Is ``path`` part of the bundled suite other than ``test_cases.py`` and not one of the
+    ``named`` paths (resolved)? Such paths are not collected while the module runs the user's
+    cases alone."""
+    resolved = path.resolve()
+    return (resolved.parent == bundled_suite_dir().resolve() and resolved.name != CASE_MODULE
+            and resolved not in named)

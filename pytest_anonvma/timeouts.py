@@ -10,10 +10,13 @@ Three stages, each only if the previous one did not end the phase:
    :class:`ImplementationTimeout` asynchronously in the test's thread
    (``PyThreadState_SetAsyncExc``). This also works off the main thread, but only between
    bytecodes: a blocking C call keeps it waiting.
-3. ``HARD_KILL`` seconds after that: the watchdog prints the stacks of every thread and ends the
-   process with exit status 3. Under xdist the controller reports the test as failed ("worker
-   crashed") and starts a new worker, so the run goes on; in a serial run this ends the run,
-   which is still better than hanging forever.
+3. ``HARD_KILL`` seconds after that: the watchdog writes the message, the test's id and the
+   stacks of every thread to ``stderr`` (a file descriptor: the caller passes the terminal's,
+   which pytest's output capture does not swallow), calls ``on_kill`` (the plugin records the
+   test as crashed and, in a serial run, writes the report marked incomplete) and ends the
+   process with exit status 3. Under xdist the controller reports the test as crashed and
+   starts a new worker, so the run goes on; in a serial run this ends the run, which is still
+   better than hanging forever.
 """
 
 from __future__ import annotations
@@ -22,15 +25,14 @@ import ctypes
 import faulthandler
 import os
 import signal
-import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from types import FrameType
 
-__all__ = ["ImplementationTimeout", "time_limit"]
+__all__ = ["EXIT_STATUS", "ImplementationTimeout", "time_limit"]
 
 #: seconds between stage 1 and stage 2
 GRACE = 2.0
@@ -38,6 +40,8 @@ GRACE = 2.0
 HARD_KILL = 10.0
 #: re-raise interval of stage 1 if the first exception was swallowed
 _REPEAT = 1.0
+#: the exit status of a process ended by stage 3
+EXIT_STATUS = 3
 
 
 class ImplementationTimeout(BaseException):
@@ -82,6 +86,10 @@ class _Job:
     thread: int
     message: str
     due: float
+    #: what stage 3 writes and calls (see :func:`time_limit`)
+    test_id: str = ""
+    stderr: int = 2
+    on_kill: Callable[[], None] | None = None
     stage: int = 2
 
 
@@ -127,13 +135,31 @@ class _Watchdog(threading.Thread):
             )
             job.stage, job.due = 3, now + HARD_KILL
             return
-        sys.stderr.write(
-            f"\npytest-anonvma: {job.message}; it could not be interrupted "
-            f"(stuck in C code?): stopping this process. Stacks:\n"
-        )
-        faulthandler.dump_traceback(all_threads=True)
-        sys.stderr.flush()
-        os._exit(3)
+        _end_process(job)
+
+
+def _write(fd: int, text: str) -> None:
+    """Write to a file descriptor, ignoring errors (the process is about to end)."""
+    with suppress(OSError):
+        os.write(fd, text.encode(errors="replace"))
+
+
+def _end_process(job: _Job) -> None:
+    """Stage 3: say which test hung and where every thread is, then end the process."""
+    test = f" (test {job.test_id})" if job.test_id else ""
+    _write(
+        job.stderr,
+        f"\npytest-anonvma: {job.message}{test}; it could not be interrupted (stuck in C "
+        f"code?): ending this process (exit status {EXIT_STATUS}). Stacks of every thread:\n",
+    )
+    with suppress(OSError, ValueError, RuntimeError):
+        faulthandler.dump_traceback(file=job.stderr, all_threads=True)
+    if job.on_kill is not None:
+        try:
+            job.on_kill()
+        except Exception as exc:  # the process ends either way: say why
+            _write(job.stderr, f"pytest-anonvma: could not record the hang: {exc!r}\n")
+    os._exit(EXIT_STATUS)
 
 
 _watchdog: _Watchdog | None = None
@@ -150,11 +176,20 @@ def _get_watchdog() -> _Watchdog:
 
 
 @contextmanager
-def time_limit(seconds: float, message: str) -> Iterator[None]:
+def time_limit(
+    seconds: float,
+    message: str,
+    *,
+    test_id: str = "",
+    stderr: int = 2,
+    on_kill: Callable[[], None] | None = None,
+) -> Iterator[None]:
     """Run the body with a limit of ``seconds`` (0 or less: no limit).
 
     ``message`` becomes the :class:`ImplementationTimeout` text, e.g. which implementation and
-    test took too long.
+    test took too long. Should the process have to be ended (stage 3), the message, ``test_id``
+    and every thread's stack are written to the file descriptor ``stderr`` first, then
+    ``on_kill`` is called (on the watchdog thread, while the stuck thread still is).
     """
     if seconds <= 0:
         yield
@@ -162,7 +197,7 @@ def time_limit(seconds: float, message: str) -> Iterator[None]:
     use_alarm = _alarm_usable()
     watchdog = _get_watchdog()
     first = time.monotonic() + seconds + (GRACE if use_alarm else 0)
-    job = _Job(threading.get_ident(), message, first)
+    job = _Job(threading.get_ident(), message, first, test_id, stderr, on_kill)
     watchdog.arm(job)
     try:
         if use_alarm:

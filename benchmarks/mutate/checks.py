@@ -42,7 +42,6 @@ __all__ = [
 
 #: ``corpus``: the bundled cases only (quick); ``full``: cases, generated cases, pytest session
 SUITES = ("corpus", "full")
-BUNDLED_DESIGNS = ("baseline", "rfc-v1", "reference", "maybe-guard")
 PYTEST_PATHS = ("tests/model", "conformance")
 #: run in-process by the corpus and generated stages instead
 PYTEST_IGNORED = ("conformance/test_cases.py", "conformance/test_generated.py")
@@ -87,9 +86,9 @@ def affected_designs(module: str) -> tuple[str, ...]:
     """
     from pytest_anonvma.designs import DESIGNS
 
-    classes = {name: DESIGNS[name].__mro__ for name in BUNDLED_DESIGNS}
+    classes = {name: cls.__mro__ for name, cls in DESIGNS.items()}
     if not any(mro[0].__module__ == module for mro in classes.values()):
-        return BUNDLED_DESIGNS
+        return tuple(classes)
     return tuple(
         name for name, mro in classes.items() if any(cls.__module__ == module for cls in mro)
     )

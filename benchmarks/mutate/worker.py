@@ -38,8 +38,9 @@ from mutate.operators import Mutant
 
 __all__ = ["DEFAULT_LIMIT", "evaluate", "serve"]
 
-#: seconds a stage may take when the request gives no limit for it
-DEFAULT_LIMIT = 60.0
+#: seconds a stage may take when the request gives no limit for it (the unmutated baselines:
+#: generous, so that a loaded machine does not stop the run before it starts)
+DEFAULT_LIMIT = 300.0
 IMPORT_STAGE = "import"
 #: libraries imported once by the worker so that each child starts warm
 _WARM = ("pytest", "_pytest.pytester", "hypothesis", "sortedcontainers", "tomllib", "xdist")

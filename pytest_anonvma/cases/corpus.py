@@ -31,6 +31,8 @@ from pytest_anonvma.cases.steps import (
     StepError,
     parse_step,
 )
+from pytest_anonvma.inputfile import InputFileError, read_input_file
+from pytest_anonvma.suite import bundled_suite_dir
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -49,12 +51,14 @@ __all__ = [
 ]
 
 #: the curated corpus shipped with the package
-BUNDLED_CASES = Path(__file__).resolve().parent.parent / "conformance" / "cases"
+BUNDLED_CASES = bundled_suite_dir() / "cases"
 
 _CASE_HEADER = re.compile(r"^\s*\[\[\s*case\s*\]\]")
 _KEY = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*(.*)$")
 _OPEN_STRING = re.compile(r"^(\"\"\"|'''|\"|')(.*)$")
 _TOML_LINE = re.compile(r"at line (\d+)")
+#: the deepest nesting of TOML arrays and tables read (a case file needs three levels)
+MAX_NESTING = 32
 
 
 @dataclass(frozen=True)
@@ -284,35 +288,75 @@ def parse_cases(text: str, path: str = "<string>") -> tuple[list[Case], list[Pro
     problems: list[Problem] = []
     try:
         document = tomllib.loads(text)
+        invalid = schema.validate(document)
     except tomllib.TOMLDecodeError as exc:
         m = _TOML_LINE.search(str(exc))
         return [], [Problem(path, int(m.group(1)) if m else 1, f"invalid TOML: {exc}")]
+    except RecursionError:  # only nesting far deeper than MAX_NESTING gets here
+        return [], [Problem(path, _too_deep(text),
+                            f"TOML arrays or tables nested deeper than {MAX_NESTING} levels")]
     lines = text.splitlines()
     regions = _case_regions(lines)
-    invalid = schema.validate(document)
     for where, message in invalid:
         problems.append(Problem(path, _schema_line(where, lines, regions), f"{where}: {message}"))
     tables = document.get("case") if isinstance(document.get("case"), list) else []
+    broken = {_case_index(where) for where, _ in invalid}
     cases: list[Case] = []
+    first_line: dict[str, int] = {}
     for index, table in enumerate(tables):
         region = regions[index] if index < len(regions) else (0, 0)
-        if any(where.startswith(f"case[{index}]") for where, _ in invalid):
+        if index in broken:
             continue
         case = _build_case(table, path, region[0] + 1, _key_lines(lines, region), problems)
         if case is None:
             continue
         problems.extend(check_case(case))
-        for other in cases:
-            if other.id == case.id:
-                problems.append(
-                    Problem(
-                        path,
-                        case.line,
-                        f"duplicate case id {case.id!r} (first at line {other.line})",
-                    )
+        if case.id in first_line:
+            problems.append(
+                Problem(
+                    path,
+                    case.line,
+                    f"duplicate case id {case.id!r} (first at line {first_line[case.id]})",
                 )
+            )
+        else:
+            first_line[case.id] = case.line
         cases.append(case)
     return ([] if problems else cases), problems
+
+
+def _too_deep(text: str) -> int:
+    """The line where arrays and inline tables first nest deeper than :data:`MAX_NESTING`
+    (strings and comments skipped), 1 if they never do."""
+    depth, line, i, n = 0, 1, 0, len(text)
+    while i < n:
+        char = text[i]
+        if char == "\n":
+            line += 1
+        elif char == "#":  # to the end of the line; its newline is counted next
+            end = text.find("\n", i)
+            i = (n if end < 0 else end) - 1
+        elif char in "\"'":
+            quote = text[i:i + 3] if text[i:i + 3] in ('"""', "'''") else char
+            end = i + len(quote)
+            while end < n and text[end:end + len(quote)] != quote:
+                end += 2 if char == '"' and text[end] == "\\" else 1
+            line += text.count("\n", i, end)
+            i = end + len(quote) - 1
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_NESTING:
+                return line
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+        i += 1
+    return 1
+
+
+def _case_index(where: str) -> int | None:
+    """The case a schema complaint is about (``case[3].steps`` -> 3), None for the file."""
+    m = re.match(r"^case\[(\d+)\]", where)
+    return int(m.group(1)) if m else None
 
 
 def _schema_line(where: str, lines: Sequence[str], regions: list[tuple[int, int]]) -> int:
@@ -332,8 +376,8 @@ def load_file(path: str | Path, name: str | None = None) -> tuple[list[Case], li
     """Read one case file; cases and problems name it ``name`` (the path as given by default)."""
     name = str(path) if name is None else name
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_input_file(path)
+    except InputFileError as exc:
         return [], [Problem(name, 1, f"cannot read: {exc}")]
     return parse_cases(text, name)
 
@@ -354,13 +398,14 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def load_corpus(paths: Iterable[str | Path] | None = None) -> Corpus:
+def load_corpus(paths: Iterable[str | Path] | None = None, known: Iterable[Case] = ()) -> Corpus:
     """Load case files (directories are searched for ``*.toml``); the bundled corpus by default.
 
-    Ids must be unique across everything loaded: a later file reusing an id is malformed.
+    Ids must be unique across everything loaded and the ``known`` cases (loaded already, such as
+    the bundled ones beside a user's): a later file reusing an id is malformed.
     """
     corpus = Corpus()
-    seen: dict[str, Case] = {}
+    seen: dict[str, Case] = {case.id: case for case in known}
     for file in _expand([BUNDLED_CASES] if paths is None else paths):
         name = _display(file) if paths is None else str(file)
         corpus.files.append(name)

@@ -17,37 +17,29 @@ from typing import Any
 from pytest_anonvma import constants as C
 from pytest_anonvma.cases.arena import ARENA_BASE, ARENA_PAGES, page_addr
 from pytest_anonvma.cases.corpus import Case
+from pytest_anonvma.cases.space import Space
 from pytest_anonvma.cases.steps import (
-    ADVICE,
     ROOT_MM,
+    Action,
+    Call,
     Checkpoint,
     Expectation,
-    Fork,
     LayoutIs,
-    Madvise,
-    Memfd,
-    Mlock,
-    Mmap,
-    Mprotect,
-    Mremap,
-    Munlock,
-    Munmap,
     Pages,
-    RangeAction,
     Read,
     Retractable,
     Stats,
     Step,
-    Touch,
     VmaField,
     VmaFlag,
     VmaSameAnonVma,
-    Write,
     format_prot,
     names_apply,
 )
+from pytest_anonvma.conformity import ContractViolation, checked
 from pytest_anonvma.contract import MM, BusError, MemoryFault, SegmentationFault, VMAInfo
 from pytest_anonvma.layout import Layout, layout_of, parse_layout, render_layout
+from pytest_anonvma.layout_tools import layout_difference
 
 __all__ = [
     "DEFAULT_DESIGN",
@@ -56,7 +48,7 @@ __all__ = [
     "mm_design",
     "mm_era",
     "run_case",
-    "syscall_args",
+    "step_kind",
 ]
 
 #: the design family assumed for an implementation without a ``design`` attribute
@@ -64,20 +56,48 @@ DEFAULT_DESIGN = "reference"
 _SIGNALS: dict[str, type[MemoryFault]] = {"SIGSEGV": SegmentationFault, "SIGBUS": BusError}
 
 
+def _first_line(text: str) -> str:
+    return (text.strip().splitlines() or [""])[0]
+
+
 class CaseFailure(AssertionError):
-    """A case failed on an implementation; ``str()`` is the full report."""
+    """A case failed on an implementation; ``str()`` is the full report (the case story)."""
 
     def __init__(
-        self, report: str, case_id: str = "", impl_name: str = "", step: Step | None = None
+        self,
+        report: str,
+        case_id: str = "",
+        impl_name: str = "",
+        step: Step | None = None,
+        raised: bool = False,
+        summary: str = "",
+        cause: str = "",
+        steps: int = 0,
     ) -> None:
         super().__init__(report)
         self.case_id = case_id
         self.impl_name = impl_name
+        #: the step that failed (None: outside the steps, e.g. making the address space)
         self.step = step
+        #: the implementation broke the contract (raised, lacked a method, returned the wrong
+        #: type) rather than giving a result the case does not expect
+        self.raised = raised
+        #: the failure in one line of words ("pages 0..4 in child: expected G, got .")
+        self.summary = summary or _first_line(report)
+        #: what failed without where: the step's kind and how it failed ("pages mismatch
+        #: after fork", "mprotect outcome mismatch", "mprotect raised")
+        self.cause = cause
+        #: how many steps the case has (the length of this reproducer)
+        self.steps = steps
 
 
 class _Mismatch(Exception):
-    """Internal: the current step did not do what the case expects (message = the detail)."""
+    """Internal: the current step did not do what the case expects (message = the detail,
+    ``summary`` = the same in one line; the detail's first line if not given)."""
+
+    def __init__(self, detail: str, summary: str = "") -> None:
+        super().__init__(detail)
+        self.summary = summary or _first_line(detail)
 
 
 def mm_design(mm: Any) -> str:
@@ -107,6 +127,16 @@ def case_applies(case: Case, design: str, era: str | None = None) -> str | None:
     return None
 
 
+#: at most this many later steps are listed (as not run) under a failing step
+_LATER_SHOWN = 5
+
+
+def step_kind(step: Step) -> str:
+    """The kind of a step as the case writes it: its first word (``guard``, ``mmap``,
+    ``pages``, ``vma``...), without the address space."""
+    return step.body().split(maxsplit=1)[0]
+
+
 def _describe_error(code: int) -> str:
     return errno.errorcode.get(code, f"errno {code}")
 
@@ -117,13 +147,11 @@ def _args_text(args: tuple[Any, ...]) -> str:
 
 @dataclass
 class _Run:
-    """The state of one case run: named address spaces, files, stats baselines, the log."""
+    """The state of one case run: named address spaces and files, stats baselines, the log."""
 
     case: Case
-    factory: Callable[[], MM]
+    space: Space
     impl_name: str
-    mms: dict[str, MM] = field(default_factory=dict)
-    files: dict[str, Any] = field(default_factory=dict)
     baselines: dict[str, Mapping[str, int]] = field(default_factory=dict)
     log: list[tuple[Step, str]] = field(default_factory=list)
     design: str = DEFAULT_DESIGN
@@ -137,41 +165,92 @@ class _Run:
         try:
             bound = getattr(mm, method)
         except AttributeError:
-            raise self.failure(step, f"the implementation has no method MM.{method}()") from None
+            raise self.failure(
+                step, f"the implementation has no method MM.{method}()", raised=True
+            ) from None
         try:
-            return bound(*args)
+            result = bound(*args)
         except (OSError, MemoryFault):
             raise
         except Exception as exc:
             raise self.failure(
-                step, f"MM.{method}({_args_text(args)}) raised {type(exc).__name__}: {exc}"
+                step,
+                f"MM.{method}({_args_text(args)}) raised {type(exc).__name__}: {exc}",
+                raised=True,
             ) from exc
-
-    def syscall(self, step: Step, mm: Any, method: str, *args: Any) -> Any:
-        """A system-call-like method: check its errno outcome; returns its result on success."""
-        expected = getattr(step, "outcome", None)
         try:
-            result = self.call(step, mm, method, *args)
+            return checked(mm, method, result)
+        except ContractViolation as exc:
+            raise self.failure(step, str(exc), raised=True) from None
+
+    def syscall(self, step: Action, mm: Any, call: Call) -> None:
+        """A system call of ``step``: check its errno outcome, and on success what it returned;
+        keep what it made (a fork child, a memfd)."""
+        expected = step.outcome
+        try:
+            result = self.call(step, mm, call.method, *call.args)
         except OSError as exc:
             got = _describe_error(exc.errno) if exc.errno is not None else repr(exc)
             if expected == got:
-                return None
+                return
             want = f"-> {expected}" if expected else "success"
-            raise _Mismatch(f"MM.{method}() failed with {got}; expected {want}") from exc
+            raise _Mismatch(f"MM.{call.method}() failed with {got}; expected {want}") from exc
         if expected:
-            raise _Mismatch(f"MM.{method}() succeeded; expected -> {expected}")
-        return result
+            raise _Mismatch(f"MM.{call.method}() succeeded; expected -> {expected}")
+        if result is not None:
+            wrong = step.wrong_result(result)
+            if wrong:
+                raise _Mismatch(wrong)
+            self.space.keep(call, result)
+
+    def touch(self, step: Action, mm: Any, call: Call) -> None:
+        """One page of a touch: it faults with the step's signal outcome, or it does not and a
+        read gives the step's value (if it names one)."""
+        where = _in(step)
+        try:
+            result = self.call(step, mm, call.method, *call.args)
+        except MemoryFault as fault:
+            if step.outcome and isinstance(fault, _SIGNALS[step.outcome]):
+                return
+            want = f"-> {step.outcome}" if step.outcome else "no fault"
+            raise _Mismatch(
+                f"{step.keyword} page {call.page}{where}: got {fault.signal_name} "
+                f"({fault}); expected {want}"
+            ) from fault
+        except OSError as exc:
+            raise _Mismatch(f"{step.keyword} page {call.page}{where} raised OSError {exc}") from exc
+        value = result if isinstance(step, Read) else None
+        if step.outcome:
+            got = "no fault" if value is None else f"value {value:#x} (no fault)"
+            raise _Mismatch(
+                f"{step.keyword} page {call.page}{where}: {got}; expected -> {step.outcome}")
+        if isinstance(step, Read) and step.value is not None and value != step.value:
+            raise _Mismatch(
+                f"read page {call.page}{where}: got {value!r}; expected {step.value:#x}")
+
+    def act(self, step: Action, mm: Any) -> None:
+        """Perform an action (the calls it lists) and check each against the case; a memfd the
+        step maps before any ``memfd`` step made it is created first."""
+        for name in sorted(step.memfds()):
+            if self.space.files.get(name) is None:
+                size = self.case.memfd_sizes()[name] * C.PAGE_SIZE
+                self.space.files[name] = self.call(step, mm, "memfd", name, size)
+        for call in step.calls(self.space.files):
+            if call.page is None:
+                self.syscall(step, mm, call)
+            else:
+                self.touch(step, mm, call)
 
     # --- steps ---------------------------------------------------------------------------------
 
     def run(self) -> None:
         try:
-            parent = self.factory()
+            parent = self.space.factory()
         except Exception as exc:
             raise self.failure(
-                None, f"creating the address space raised {type(exc).__name__}: {exc}"
+                None, f"creating the address space raised {type(exc).__name__}: {exc}", raised=True
             ) from exc
-        self.mms[ROOT_MM] = parent
+        self.space.mms[ROOT_MM] = parent
         self.design = mm_design(parent)
         self.era = mm_era(parent)
         missing = self.case.needs - set(getattr(parent, "capabilities", ()))
@@ -184,7 +263,7 @@ class _Run:
         self.checkpoint()
         for step in self.case.steps:
             self.log.append((step, ""))
-            mm = self.mms[step.mm]
+            mm = self.space.mms[step.mm]
             if isinstance(step, Expectation):
                 skip = self.skip_reason(mm, step)
                 if skip:
@@ -193,7 +272,8 @@ class _Run:
             try:
                 self.do(step, mm)
             except _Mismatch as exc:
-                raise self.failure(step, str(exc)) from exc
+                # the detail is the whole of the mismatch: no chained copy of it
+                raise self.failure(step, str(exc), summary=exc.summary) from None
 
     def skip_reason(self, mm: Any, step: Expectation) -> str:
         """Why an expectation is not checked on this implementation ('' if it is)."""
@@ -205,14 +285,20 @@ class _Run:
         return ""
 
     def do(self, step: Step, mm: Any) -> None:
-        handler = _HANDLERS.get(type(step))
-        if handler is None:  # a Step subclass this runner does not know
-            raise self.failure(step, f"the runner cannot run {type(step).__name__} steps")
-        handler(self, step, mm)
+        """Run one step: bookkeeping (``checkpoint``), an action, or an expectation's check."""
+        if isinstance(step, Checkpoint):
+            self.checkpoint(step)
+        elif isinstance(step, Action):
+            self.act(step, mm)
+        else:
+            check = _CHECKS.get(type(step))
+            if check is None:  # a Step subclass this runner does not know
+                raise self.failure(step, f"the runner cannot run {type(step).__name__} steps")
+            check(self, step, mm)
 
     def checkpoint(self, step: Step | None = None) -> None:
         """Remember every address space's counters: later ``stats`` deltas count from here."""
-        for name, mm in self.mms.items():
+        for name, mm in self.space.mms.items():
             if "stats" in getattr(mm, "capabilities", ()):
                 self.baselines[name] = dict(self.call(step, mm, "stats"))
 
@@ -225,7 +311,11 @@ class _Run:
 
     # --- the report ----------------------------------------------------------------------------
 
-    def failure(self, step: Step | None, detail: str) -> CaseFailure:
+    def failure(
+        self, step: Step | None, detail: str, raised: bool = False, summary: str = ""
+    ) -> CaseFailure:
+        """The :class:`CaseFailure` at ``step`` (None: outside the steps): the case, the steps
+        run with the failing one marked, the later steps not run, then ``detail``."""
         case = self.case
         where = f"{case.path}:{step.line if step else case.line}" if case.path else ""
         era = f", era {self.era}" if self.era else ""
@@ -241,126 +331,41 @@ class _Run:
             elif note:
                 text += f"    ({note})"
             lines.append(text)
-        remaining = len(case.steps) - len(self.log)
-        if remaining:
-            lines.append(f"    ({remaining} later step(s) not run)")
+        later = case.steps[len(self.log):]
+        lines += [f"    {s.line:>4} | {s.format()}    (not run)" for s in later[:_LATER_SHOWN]]
+        if len(later) > _LATER_SHOWN:
+            lines.append(f"    ({len(later) - _LATER_SHOWN} more step(s) not run)")
         lines += ["", *("  " + ln for ln in detail.splitlines())]
-        return CaseFailure("\n".join(lines), case.id, self.impl_name, step)
+        return CaseFailure("\n".join(lines), case.id, self.impl_name, step, raised,
+                           summary=summary or _first_line(detail),
+                           cause=self.cause(step, raised), steps=len(case.steps))
+
+    def cause(self, step: Step | None, raised: bool) -> str:
+        """What failed, without where: the kind of ``step`` and how it failed; for an
+        expectation, the kind of the last action before it too."""
+        if step is None:
+            return "outside the steps: " + ("raised" if raised else "lacks capabilities")
+        kind = step_kind(step)
+        if raised:
+            return f"{kind} raised"
+        if isinstance(step, Action):
+            return f"{kind} outcome mismatch"
+        done = [s for s, _ in self.log if isinstance(s, Action) and not isinstance(s, Checkpoint)]
+        return f"{kind} mismatch" + (f" after {step_kind(done[-1])}" if done else "")
 
     def close_all(self) -> None:
         """Close every address space created, children first; report the first close error."""
-        error: Exception | None = None
-        for name in reversed(list(self.mms)):
-            try:
-                self.mms[name].close()
-            except Exception as exc:  # keep closing the others
-                error = error or exc
-        if error is not None:
-            raise self.failure(None, f"MM.close() raised {type(error).__name__}: {error}")
-
-
-# --- step handlers ---------------------------------------------------------------------------
-
-
-def syscall_args(step: RangeAction, file: Any = None) -> tuple[str, tuple[Any, ...]]:
-    """The MM method a system-call step calls and its arguments (``file``: the memfd handle an
-    ``mmap`` maps). Shared by this runner and the generated-case checker
-    (:mod:`pytest_anonvma.generate`)."""
-    addr, length = page_addr(step.first, step.skew), step.count * C.PAGE_SIZE
-    if isinstance(step, Mmap):
-        flags = C.MAP_FIXED | (C.MAP_SHARED if step.shared else C.MAP_PRIVATE)
-        flags |= 0 if file is not None else C.MAP_ANONYMOUS
-        flags |= (C.MAP_POPULATE if step.populate else 0) | (C.MAP_NORESERVE
-                                                             if step.noreserve else 0)
-        return "mmap", (addr, length, step.prot, flags, file, step.offset * C.PAGE_SIZE)
-    if isinstance(step, Mprotect):
-        return "mprotect", (addr, length, step.prot)
-    if isinstance(step, Madvise):
-        return "madvise", (addr, length, ADVICE[step.advice])
-    if isinstance(step, Mremap):
-        flags = (C.MREMAP_MAYMOVE if step.maymove else 0) | (C.MREMAP_DONTUNMAP
-                                                             if step.dontunmap else 0)
-        new_addr = None
-        if step.fixed is not None:
-            flags |= C.MREMAP_FIXED
-            new_addr = page_addr(step.fixed)
-        return "mremap", (addr, length, step.new_count * C.PAGE_SIZE, flags, new_addr)
-    return step.keyword, (addr, length)  # munmap, mlock, munlock
-
-
-def _do_mmap(run: _Run, step: Mmap, mm: Any) -> None:
-    file = None
-    if step.file:
-        file = run.files.get(step.file)
-        if file is None:
-            size = run.case.memfd_sizes()[step.file] * C.PAGE_SIZE
-            file = run.files[step.file] = run.call(step, mm, "memfd", step.file, size)
-    method, args = syscall_args(step, file)
-    result = run.syscall(step, mm, method, *args)
-    addr = args[0]
-    if result is not None and result != addr:
-        raise _Mismatch(f"MAP_FIXED mmap returned {result:#x}, not the requested {addr:#x}")
-
-
-def _do_memfd(run: _Run, step: Memfd, mm: Any) -> None:
-    run.files[step.name] = run.syscall(step, mm, "memfd", step.name, step.pages * C.PAGE_SIZE)
-
-
-def _do_syscall(run: _Run, step: RangeAction, mm: Any) -> None:
-    method, args = syscall_args(step)
-    run.syscall(step, mm, method, *args)
-
-
-def _do_mremap(run: _Run, step: Mremap, mm: Any) -> None:
-    method, args = syscall_args(step)
-    addr, new_addr = args[0], args[4]
-    result = run.syscall(step, mm, method, *args)
-    if result is None:
-        return
-    if new_addr is not None and result != new_addr:
-        raise _Mismatch(f"mremap to a fixed address returned {result:#x}, not {new_addr:#x}")
-    if not step.maymove and result != addr:
-        raise _Mismatch(f"mremap without maymove moved the mapping to {result:#x}")
-
-
-def _do_fork(run: _Run, step: Fork, mm: Any) -> None:
-    child = run.syscall(step, mm, "fork")
-    if child is not None:
-        run.mms[step.child] = child
-
-
-def _do_checkpoint(run: _Run, step: Checkpoint, mm: Any) -> None:
-    run.checkpoint(step)
-
-
-def _do_touch(run: _Run, step: Touch, mm: Any) -> None:
-    where = "" if step.mm == ROOT_MM else f" in {step.mm}"
-    for page in range(step.first, step.last + 1):
-        addr = page_addr(page)
         try:
-            if isinstance(step, Write):
-                run.call(step, mm, "write", addr, step.value)
-                value = None
-            else:
-                value = run.call(step, mm, "read", addr)
-        except MemoryFault as fault:
-            if step.outcome and isinstance(fault, _SIGNALS[step.outcome]):
-                continue
-            want = f"-> {step.outcome}" if step.outcome else "no fault"
-            raise _Mismatch(
-                f"{step.keyword} page {page}{where}: got {fault.signal_name} "
-                f"({fault}); expected {want}"
-            ) from fault
-        except OSError as exc:
-            raise _Mismatch(f"{step.keyword} page {page}{where} raised OSError {exc}") from exc
-        if step.outcome:
-            got = "no fault" if value is None else f"value {value:#x} (no fault)"
-            raise _Mismatch(f"{step.keyword} page {page}{where}: {got}; expected -> {step.outcome}")
-        if isinstance(step, Read) and step.value is not None and value != step.value:
-            raise _Mismatch(f"read page {page}{where}: got {value!r}; expected {step.value:#x}")
+            self.space.close()
+        except Exception as error:
+            detail = f"MM.close() raised {type(error).__name__}: {error}"
+            raise self.failure(None, detail, raised=True) from error
 
 
-def _do_pages(run: _Run, step: Pages, mm: Any) -> None:
+# --- expectation checks ------------------------------------------------------------------------
+
+
+def _check_pages(run: _Run, step: Pages, mm: Any) -> None:
     pages = range(step.first, step.first + len(step.states))
     actual = "".join(run.call(step, mm, "page", page_addr(p)).char for p in pages)
     if actual != step.states:
@@ -369,22 +374,40 @@ def _do_pages(run: _Run, step: Pages, mm: Any) -> None:
             f"page states of pages {step.first}..{pages[-1]}{_in(step)}:\n"
             f"  expected  {' '.join(step.states)}\n"
             f"  actual    {' '.join(actual)}\n"
-            f"            {' '.join(marks).rstrip()}"
+            f"            {' '.join(marks).rstrip()}",
+            _pages_summary(step, actual),
         )
 
 
-def _do_layout(run: _Run, step: LayoutIs, mm: Any) -> None:
+def _pages_summary(step: Pages, actual: str) -> str:
+    """The first run of pages that differ the same way, in words ("pages 0..4 in child:
+    expected G, got ."), and how many other pages differ."""
+    pairs = enumerate(zip(step.states, actual, strict=True), start=step.first)
+    differ = [(page, e, a) for page, (e, a) in pairs if e != a]
+    first, want, got = differ[0]
+    last = first
+    while (last + 1, want, got) in differ:
+        last += 1
+    where = f"page {first}" if last == first else f"pages {first}..{last}"
+    more = len(differ) - (last - first + 1)
+    return (f"{where}{_in(step)}: expected {want}, got {got}"
+            + (f" ({more} more page(s) differ)" if more else ""))
+
+
+def _check_layout(run: _Run, step: LayoutIs, mm: Any) -> None:
     expected = parse_layout(step.diagram)
     actual = layout_of(run.call(step, mm, "vmas"), ARENA_BASE, ARENA_PAGES)
     if actual.extents != expected.extents:
         width = max(run.case.arena_pages(), expected.width)
+        shown = Layout(actual.extents, width)
         raise _Mismatch(
             f"VMA layout of the arena{_in(step)}:\n"
-            + render_layout([("expected", expected), ("actual", Layout(actual.extents, width))])
+            + render_layout([("expected", expected), ("actual", shown)]),
+            f"VMA layout{_in(step)}: {layout_difference(expected, shown)}",
         )
 
 
-def _do_vma_flag(run: _Run, step: VmaFlag, mm: Any) -> None:
+def _check_vma_flag(run: _Run, step: VmaFlag, mm: Any) -> None:
     vma = run.vma_at(step, mm, step.page)
     if (step.flag in vma.flags) != step.present:
         shown = " ".join(sorted(vma.flags)) or "(none)"
@@ -404,7 +427,7 @@ def _vma_value(vma: VMAInfo, name: str) -> str:
     return str(getattr(vma, name))
 
 
-def _do_vma_field(run: _Run, step: VmaField, mm: Any) -> None:
+def _check_vma_field(run: _Run, step: VmaField, mm: Any) -> None:
     vma = run.vma_at(step, mm, step.page)
     actual = _vma_value(vma, step.name)
     if actual != step.value:
@@ -413,7 +436,7 @@ def _do_vma_field(run: _Run, step: VmaField, mm: Any) -> None:
         )
 
 
-def _do_vma_same(run: _Run, step: VmaSameAnonVma, mm: Any) -> None:
+def _check_vma_same(run: _Run, step: VmaSameAnonVma, mm: Any) -> None:
     a = run.vma_at(step, mm, step.page)
     b = run.vma_at(step, mm, step.other)
     same = a.anon_vma is not None and a.anon_vma == b.anon_vma
@@ -425,7 +448,7 @@ def _do_vma_same(run: _Run, step: VmaSameAnonVma, mm: Any) -> None:
         )
 
 
-def _do_stats(run: _Run, step: Stats, mm: Any) -> None:
+def _check_stats(run: _Run, step: Stats, mm: Any) -> None:
     stats = run.call(step, mm, "stats")
     if step.key not in stats:
         raise _Mismatch(f"MM.stats() has no key {step.key!r} (keys: {', '.join(sorted(stats))})")
@@ -437,7 +460,7 @@ def _do_stats(run: _Run, step: Stats, mm: Any) -> None:
         )
 
 
-def _do_retractable(run: _Run, step: Retractable, mm: Any) -> None:
+def _check_retractable(run: _Run, step: Retractable, mm: Any) -> None:
     actual = bool(run.call(step, mm, "retractable", page_addr(step.page)))
     if actual != step.value:
         raise _Mismatch(
@@ -456,33 +479,22 @@ def _extent(vma: VMAInfo) -> str:
     return f"pages {first}..{last}"
 
 
-_HANDLERS: dict[type[Step], Callable[[_Run, Any, Any], None]] = {
-    Mmap: _do_mmap,
-    Memfd: _do_memfd,
-    Munmap: _do_syscall,
-    Mlock: _do_syscall,
-    Munlock: _do_syscall,
-    Mprotect: _do_syscall,
-    Madvise: _do_syscall,
-    Mremap: _do_mremap,
-    Fork: _do_fork,
-    Checkpoint: _do_checkpoint,
-    Read: _do_touch,
-    Write: _do_touch,
-    Pages: _do_pages,
-    LayoutIs: _do_layout,
-    VmaFlag: _do_vma_flag,
-    VmaField: _do_vma_field,
-    VmaSameAnonVma: _do_vma_same,
-    Stats: _do_stats,
-    Retractable: _do_retractable,
+#: how the runner checks each kind of expectation
+_CHECKS: dict[type[Step], Callable[[_Run, Any, Any], None]] = {
+    Pages: _check_pages,
+    LayoutIs: _check_layout,
+    VmaFlag: _check_vma_flag,
+    VmaField: _check_vma_field,
+    VmaSameAnonVma: _check_vma_same,
+    Stats: _check_stats,
+    Retractable: _check_retractable,
 }
 
 
 def run_case(case: Case, factory: Callable[[], MM], impl_name: str) -> None:
     """Run ``case`` on a new address space from ``factory``; raise :class:`CaseFailure` at the
     first expectation the implementation does not meet (or any unexpected exception of it)."""
-    run = _Run(case, factory, impl_name)
+    run = _Run(case, Space(factory), impl_name)
     try:
         run.run()
     except BaseException:

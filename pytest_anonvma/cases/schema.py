@@ -1,6 +1,6 @@
 """The meta-description of case files (a JSON-Schema subset) and a small validator for it.
 
-:data:`CASE_FILE_SCHEMA` describes the TOML structure of a case file; ``docs/case-format.md``
+:func:`case_file_schema` describes the TOML structure of a case file; ``docs/case-format.md``
 renders it. :func:`validate` checks a parsed file against it and reports each problem with a
 path like ``case[2].tier``. The step lines inside ``steps`` are checked by
 :mod:`pytest_anonvma.cases.steps`; cross-field rules (unique ids, ``needs`` covering the steps,
@@ -13,90 +13,82 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from pytest_anonvma.registry import ERAS
+from pytest_anonvma.capabilities import CAPABILITIES
+from pytest_anonvma.constants import ERAS
+from pytest_anonvma.designs import DESIGNS
+from pytest_anonvma.tiers import CASE_TIERS
 
-__all__ = ["CAPABILITIES", "CASE_FILE_SCHEMA", "DESIGNS", "ERAS", "TIERS", "validate"]
-
-#: the capability vocabulary of ``MM.capabilities``
-CAPABILITIES = (
-    "pages",
-    "layout",
-    "anon_vma",
-    "stats",
-    "thp",
-    "internals",
-    "files",
-    "fork",
-    "mremap",
-    "mlock",
-    "guard-flag",
-)
-#: conformance tiers (see the spec, section 5)
-TIERS = ("guard", "layout", "patch")
-#: design families a case or an expectation may name
-DESIGNS = ("baseline", "rfc-v1", "reference", "maybe-guard")
+# What a case may name: the capabilities, the designs (every registered one) and the eras.
+__all__ = ["CAPABILITIES", "DESIGNS", "ERAS", "case_file_schema", "validate"]
 
 _CASE_ID = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 
-CASE_FILE_SCHEMA: dict[str, Any] = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "title": "pytest-anonvma conformance case file (TOML)",
-    "type": "object",
-    "properties": {
-        "case": {
-            "description": "the cases of this file, one [[case]] table each",
-            "type": "array",
-            "minItems": 1,
-            "items": {"$ref": "#/$defs/case"},
-        },
-    },
-    "required": ["case"],
-    "additionalProperties": False,
-    "$defs": {
-        "case": {
-            "type": "object",
-            "properties": {
-                "id": {
-                    "description": "stable kebab-case id, unique across the corpus, never reused",
-                    "type": "string",
-                    "pattern": _CASE_ID,
-                },
-                "about": {
-                    "description": "one sentence: what the case shows",
-                    "type": "string",
-                    "minLength": 1,
-                },
-                "source": {
-                    "description": "where the behaviour comes from: kernel file and test, "
-                    "or spec section",
-                    "type": "string",
-                    "minLength": 1,
-                },
-                "tier": {"description": "conformance tier", "enum": list(TIERS)},
-                "needs": {
-                    "description": "capabilities the case needs (must cover its actions)",
-                    "type": "array",
-                    "items": {"enum": list(CAPABILITIES)},
-                    "uniqueItems": True,
-                },
-                "designs": {
-                    "description": "design families (or eras) the case applies to; all when absent",
-                    "type": "array",
-                    "items": {"enum": [*DESIGNS, *ERAS]},
-                    "minItems": 1,
-                    "uniqueItems": True,
-                },
-                "steps": {
-                    "description": "step lines (see the step grammar); # starts a comment",
-                    "type": "string",
-                    "minLength": 1,
-                },
+
+def case_file_schema() -> dict[str, Any]:
+    """The JSON Schema of a case file, naming the designs registered now (docs/case-format.md
+    renders it for the bundled ones)."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "pytest-anonvma conformance case file (TOML)",
+        "type": "object",
+        "properties": {
+            "case": {
+                "description": "the cases of this file, one [[case]] table each",
+                "type": "array",
+                "minItems": 1,
+                "items": {"$ref": "#/$defs/case"},
             },
-            "required": ["id", "about", "source", "tier", "needs", "steps"],
-            "additionalProperties": False,
         },
-    },
-}
+        "required": ["case"],
+        "additionalProperties": False,
+        "$defs": {
+            "case": {
+                "type": "object",
+                "properties": {
+                    "id": {
+                        "description": "stable kebab-case id, unique across the corpus, "
+                        "never reused",
+                        "type": "string",
+                        "pattern": _CASE_ID,
+                    },
+                    "about": {
+                        "description": "one sentence: what the case shows",
+                        "type": "string",
+                        "minLength": 1,
+                    },
+                    "source": {
+                        "description": "where the behaviour comes from: kernel file and test, "
+                        "or a section of docs/spec.md",
+                        "type": "string",
+                        "minLength": 1,
+                    },
+                    "tier": {"description": "conformance tier", "enum": list(CASE_TIERS)},
+                    "needs": {
+                        "description": "capabilities the case needs (must cover its actions)",
+                        "type": "array",
+                        "items": {"enum": list(CAPABILITIES)},
+                        "uniqueItems": True,
+                    },
+                    "designs": {
+                        "description": "design families (or eras) the case applies to; "
+                        "all when absent",
+                        "type": "array",
+                        "items": {"enum": [*DESIGNS, *ERAS]},
+                        "minItems": 1,
+                        "uniqueItems": True,
+                    },
+                    "steps": {
+                        "description": "step lines (see the step grammar); # starts a comment",
+                        "type": "string",
+                        "minLength": 1,
+                    },
+                },
+                "required": ["id", "about", "source", "tier", "needs", "steps"],
+                "additionalProperties": False,
+            },
+        },
+    }
+
 
 _TYPES: dict[str, type | tuple[type, ...]] = {
     "object": dict,
@@ -179,9 +171,11 @@ def _check_object(
             yield f"{prefix}{key}", f"unknown field (known: {', '.join(props)})"
 
 
-def validate(document: Any, schema: dict[str, Any] = CASE_FILE_SCHEMA) -> list[tuple[str, str]]:
-    """Check a parsed case file against ``schema``: a list of ``(path, message)``, empty if valid.
+def validate(document: Any, schema: dict[str, Any] | None = None) -> list[tuple[str, str]]:
+    """Check a parsed case file against ``schema`` (by default :func:`case_file_schema`): a list
+    of ``(path, message)``, empty if valid.
 
     Paths look like ``case[2].needs[0]`` (the file's top level is the empty path).
     """
+    schema = case_file_schema() if schema is None else schema
     return list(_check(document, schema, schema, ""))

@@ -1,9 +1,12 @@
 """The step language of conformance cases: one line a step, parsed into frozen data classes.
 
 A step is an *action* (a system call or a touch, run on one address space) or an
-*expectation* (a check of the state after the steps before it). Every class here has a
-``format()`` that gives back a line :func:`parse_step` reads into an equal object, so generated
-cases and shrunk failures print as ready-to-paste case text. Addresses are arena pages (see
+*expectation* (a check of the state after the steps before it). Each kind of step is one class
+holding all of its behaviour: ``parse`` (a classmethod: the words after its keyword), ``body``
+(those words written back: ``parse_step(s.format()) == s``, so generated cases and shrunk
+failures print as ready-to-paste case text), and for an action ``calls`` (the MM methods that
+perform it, with their arguments), which the case runner, the generated cases, the shadow's
+driver and the soak all play. Addresses are arena pages (see
 :mod:`pytest_anonvma.cases.arena`); counts are pages; page ranges in expectations and touches are
 inclusive (``0..3`` is four pages). The grammar, with examples, is in ``docs/case-format.md``::
 
@@ -12,18 +15,17 @@ inclusive (``0..3`` is four pages). The grammar, with examples, is in ``docs/cas
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import re
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pytest_anonvma import constants
-from pytest_anonvma.cases.arena import ARENA_PAGES
-from pytest_anonvma.model.mm_types import VM_FLAG_NAMES
-from pytest_anonvma.registry import ERAS
+from pytest_anonvma.capabilities import STATS_KEYS
+from pytest_anonvma.cases.arena import ARENA_PAGES, page_addr
+from pytest_anonvma.constants import ERAS, VM_FLAG_NAMES
 
 __all__ = [
     "ADVICE",
@@ -31,8 +33,10 @@ __all__ = [
     "ROOT_MM",
     "SIGNALS",
     "STATS_KEYS",
+    "STEP_KINDS",
     "VMA_FIELDS",
     "Action",
+    "Call",
     "Checkpoint",
     "DesignFilter",
     "Expectation",
@@ -55,6 +59,7 @@ __all__ = [
     "Step",
     "StepError",
     "Touch",
+    "VmaExpectation",
     "VmaField",
     "VmaFlag",
     "VmaSameAnonVma",
@@ -76,14 +81,6 @@ ADVICE: dict[str, int] = {
 }
 #: touch outcomes (``read 2 -> SIGSEGV``)
 SIGNALS = ("SIGSEGV", "SIGBUS")
-#: counters a ``stats`` expectation may name (see ``MM.stats``)
-STATS_KEYS = (
-    "anon_vma_allocs",
-    "anon_vma_frees",
-    "avc_allocs",
-    "avc_frees",
-    "fork_pagetable_copies",
-)
 #: ``vma PAGE FIELD = VALUE`` fields and the capability each needs
 VMA_FIELDS: dict[str, str] = {
     "anon_vma": "anon_vma",
@@ -205,7 +202,11 @@ def _states(tokens: list[str]) -> str:
         if star:
             if len(char) != 1 or char not in _STATE_CHARS:
                 raise StepError(f"bad page-state run {token!r} (e.g. G*10)")
-            out.append(char * _int(times, "run length"))
+            count = _int(times, "run length")
+            if not 0 < count <= ARENA_PAGES:
+                raise StepError(f"page-state run {token!r}: the length must be 1..{ARENA_PAGES} "
+                                "(the arena's pages)")
+            out.append(char * count)
             continue
         bad = set(token) - set(_STATE_CHARS)
         if bad:
@@ -229,6 +230,31 @@ def _format_states(states: str) -> str:
             words.extend(states[i:j])
         i = j
     return " ".join(words)
+
+
+def _expect_len(args: list[str], n: int, usage: str) -> None:
+    if len(args) != n:
+        raise StepError(f"expected '{usage}'")
+
+
+def _range_args(args: list[str], usage: str, extra: int = 0) -> tuple[int, int, int]:
+    """FIRST[+BYTES] COUNT at the start of ``args``: (first, skew, count)."""
+    if len(args) < 2 + extra:
+        raise StepError(f"expected '{usage}'")
+    first, skew = _address(args[0])
+    return first, skew, _count(first, args[1])
+
+
+def _range_line(args: list[str], usage: str, words: int) -> tuple[int, int, int]:
+    """``FIRST[+BYTES] COUNT`` and nothing else but ``words - 2`` more words."""
+    _expect_len(args, words, usage)
+    return _range_args(args, usage)
+
+
+def _advice(name: str) -> str:
+    if name not in ADVICE:
+        raise StepError(f"unknown madvise advice {name!r} (e.g. dontneed, free, guard_install)")
+    return name
 
 
 # --- the step classes ----------------------------------------------------------------------------
@@ -259,14 +285,49 @@ class DesignFilter:
         return "[" + ("not " if self.exclude else "") + " ".join(sorted(self.names)) + "]"
 
 
+@dataclass(frozen=True)
+class Call:
+    """One call of an MM method that performs (part of) an action: ``mm.METHOD(*ARGS)``."""
+
+    method: str
+    args: tuple[Any, ...] = ()
+    #: the arena page a touch reads or writes (None for a system call)
+    page: int | None = None
+    #: the name the result is kept under when the call succeeds: a new address space (fork)...
+    new_mm: str | None = None
+    #: ... or a new memfd
+    new_file: str | None = None
+
+    def on(self, mm: Any) -> Any:
+        """Make the call on ``mm``; its result (exceptions propagate)."""
+        return getattr(mm, self.method)(*self.args)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Step:
-    """One line of a case: which address space it runs on (``in NAME:``), and where it was read."""
+    """One line of a case: which address space it runs on (``in NAME:``), and where it was read.
+
+    Each kind of step has its keyword, its :meth:`parse` (the words after the keyword), its
+    :meth:`body` (the same words written back) and, for an action, its :meth:`Action.calls`.
+    """
 
     mm: str = ROOT_MM
     line: int = field(default=0, compare=False)
 
     keyword: ClassVar[str] = ""
+    #: the MM capabilities every step of this kind needs (see :meth:`capabilities`)
+    needs: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def parse(cls, args: list[str]) -> Step:
+        """The step written ``KEYWORD ARGS...`` (its address space and suffixes are set by
+        :func:`parse_step`). Raises :class:`StepError`."""
+        raise NotImplementedError
+
+    @classmethod
+    def parsers(cls) -> dict[str, Callable[[list[str]], Step]]:
+        """The keywords that introduce this kind of step, each with its parser."""
+        return {cls.keyword: cls.parse}
 
     def body(self) -> str:
         """The step without the ``in NAME:`` prefix and the suffixes."""
@@ -282,7 +343,7 @@ class Step:
 
     def capabilities(self) -> frozenset[str]:
         """The MM capabilities needed to run or check this step."""
-        return frozenset()
+        return self.needs
 
     def page_ranges(self) -> tuple[tuple[int, int], ...]:
         """Arena pages this step names, as half-open (first, end) ranges."""
@@ -297,6 +358,20 @@ class Action(Step):
 
     def _suffix(self) -> str:
         return f" -> {self.outcome}" if self.outcome else ""
+
+    def calls(self, files: Mapping[str, Any]) -> tuple[Call, ...]:
+        """The MM method calls that perform this step, in order (``files``: the run's memfds by
+        name, which :meth:`memfds` must all be in). Raises ValueError for a step that is no MM
+        operation (``checkpoint``)."""
+        raise ValueError(f"cannot perform {self.format()!r}")
+
+    def memfds(self) -> frozenset[str]:
+        """The memfds this step maps (they must exist before it runs)."""
+        return frozenset()
+
+    def wrong_result(self, result: Any) -> str | None:
+        """What is wrong with the value a successful call returned (None: nothing)."""
+        return None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -320,13 +395,23 @@ class PageExpectation(Expectation):
         return ((self.page, self.page + 1),)
 
 
+# --- system calls --------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class RangeAction(Action):
-    """A system call on ``count`` pages from ``first`` (``skew`` bytes into it, for EINVAL)."""
+    """A system call on ``count`` pages from ``first`` (``skew`` bytes into it, for EINVAL);
+    alone, ``KEYWORD FIRST COUNT`` calling ``MM.KEYWORD(addr, length)``."""
 
     first: int
     count: int
     skew: int = field(default=0, kw_only=True)
+
+    @classmethod
+    def parse(cls, args: list[str]) -> Step:
+        """``FIRST COUNT``."""
+        first, skew, count = _range_line(args, f"{cls.keyword} FIRST COUNT", 2)
+        return cls(first, count, skew=skew)
 
     def _range(self) -> str:
         start = f"{self.first}+{self.skew}" if self.skew else str(self.first)
@@ -335,6 +420,14 @@ class RangeAction(Action):
     def body(self) -> str:
         """``KEYWORD FIRST COUNT``."""
         return f"{self.keyword} {self._range()}"
+
+    def _span(self) -> tuple[int, int]:
+        """The call's (address, length) in bytes."""
+        return page_addr(self.first, self.skew), self.count * constants.PAGE_SIZE
+
+    def calls(self, files: Mapping[str, Any]) -> tuple[Call, ...]:
+        """``MM.KEYWORD(addr, length)``."""
+        return (Call(self.keyword, self._span()),)
 
     def page_ranges(self) -> tuple[tuple[int, int], ...]:
         """The pages the call covers."""
@@ -354,10 +447,43 @@ class Mmap(RangeAction):
     noreserve: bool = False
 
     keyword: ClassVar[str] = "mmap"
+    USAGE: ClassVar[str] = (
+        "mmap FIRST COUNT PROT [shared] (anon | memfd:NAME) [offset N] [populate] [noreserve]"
+    )
 
     def __post_init__(self) -> None:
         if self.offset and not self.file:
             raise ValueError("mmap: a file offset needs a memfd backing")
+
+    @classmethod
+    def parse(cls, args: list[str]) -> Step:
+        """See :attr:`USAGE`."""
+        first, skew, count = _range_args(args, cls.USAGE, extra=2)
+        prot = parse_prot(args[2])
+        rest = args[3:]
+        shared = bool(rest) and rest[0] in ("shared", "private") and rest.pop(0) == "shared"
+        if not rest:
+            raise StepError(f"mmap: missing backing (anon or memfd:NAME); expected '{cls.USAGE}'")
+        backing = rest.pop(0)
+        file = None
+        if backing.startswith("memfd:"):
+            file = _name(backing[len("memfd:") :], "memfd name")
+        elif backing != "anon":
+            raise StepError(f"mmap: unknown backing {backing!r} (anon or memfd:NAME)")
+        offset = 0
+        options = {"populate": False, "noreserve": False}
+        while rest:
+            word = rest.pop(0)
+            if word == "offset" and rest and file:
+                offset = _int(rest.pop(0), "file offset (pages)")
+                if offset < 0:
+                    raise StepError(f"mmap: file offset must not be negative, got {offset}")
+            elif word in options:
+                options[word] = True
+            else:
+                raise StepError(f"mmap: unexpected {word!r}; expected '{cls.USAGE}'")
+        return cls(first, count, prot, file, shared, offset, options["populate"],
+                   options["noreserve"], skew=skew)
 
     def body(self) -> str:
         """The mmap line."""
@@ -372,6 +498,28 @@ class Mmap(RangeAction):
         if self.noreserve:
             words.append("noreserve")
         return " ".join(words)
+
+    def calls(self, files: Mapping[str, Any]) -> tuple[Call, ...]:
+        """``MM.mmap(addr, length, prot, MAP_FIXED | ..., file, offset)``."""
+        file = files.get(self.file) if self.file else None
+        flags = constants.MAP_FIXED | (constants.MAP_SHARED if self.shared
+                                       else constants.MAP_PRIVATE)
+        flags |= 0 if file is not None else constants.MAP_ANONYMOUS
+        flags |= constants.MAP_POPULATE if self.populate else 0
+        flags |= constants.MAP_NORESERVE if self.noreserve else 0
+        offset = self.offset * constants.PAGE_SIZE
+        return (Call(self.keyword, (*self._span(), self.prot, flags, file, offset)),)
+
+    def memfds(self) -> frozenset[str]:
+        """The memfd mapped, if any."""
+        return frozenset({self.file}) if self.file else frozenset()
+
+    def wrong_result(self, result: Any) -> str | None:
+        """MAP_FIXED must map at the address asked for."""
+        addr = page_addr(self.first, self.skew)
+        if result != addr:
+            return f"MAP_FIXED mmap returned {result:#x}, not the requested {addr:#x}"
+        return None
 
     def capabilities(self) -> frozenset[str]:
         """Shared or file-backed mappings need ``files``."""
@@ -393,9 +541,19 @@ class Mprotect(RangeAction):
 
     keyword: ClassVar[str] = "mprotect"
 
+    @classmethod
+    def parse(cls, args: list[str]) -> Step:
+        """``FIRST COUNT PROT``."""
+        first, skew, count = _range_line(args, "mprotect FIRST COUNT PROT", 3)
+        return cls(first, count, parse_prot(args[2]), skew=skew)
+
     def body(self) -> str:
         """The mprotect line."""
         return f"{self.keyword} {self._range()} {format_prot(self.prot)}"
+
+    def calls(self, files: Mapping[str, Any]) -> tuple[Call, ...]:
+        """``MM.mprotect(addr, length, prot)``."""
+        return (Call(self.keyword, (*self._span(), self.prot)),)
 
 
 @dataclass(frozen=True)
@@ -407,12 +565,36 @@ class Madvise(RangeAction):
     keyword: ClassVar[str] = "madvise"
     SHORTHAND: ClassVar[dict[str, str]] = {"guard_install": "guard", "guard_remove": "unguard"}
 
+    @classmethod
+    def parse(cls, args: list[str]) -> Step:
+        """``FIRST COUNT ADVICE``."""
+        first, skew, count = _range_line(args, "madvise FIRST COUNT ADVICE", 3)
+        return cls(first, count, _advice(args[2]), skew=skew)
+
+    @classmethod
+    def parsers(cls) -> dict[str, Callable[[list[str]], Step]]:
+        """``madvise``, and ``guard``/``unguard`` (``FIRST COUNT``) for the guard advice."""
+        def shorthand(advice: str) -> Callable[[list[str]], Step]:
+            def parse(args: list[str]) -> Step:
+                usage = f"{cls.SHORTHAND[advice]} FIRST COUNT"
+                first, skew, count = _range_line(args, usage, 2)
+                return cls(first, count, advice, skew=skew)
+
+            return parse
+
+        short = {word: shorthand(advice) for advice, word in cls.SHORTHAND.items()}
+        return {cls.keyword: cls.parse, **short}
+
     def body(self) -> str:
         """The madvise line (guard advice in its short form)."""
         short = self.SHORTHAND.get(self.advice)
         if short:
             return f"{short} {self._range()}"
         return f"{self.keyword} {self._range()} {self.advice}"
+
+    def calls(self, files: Mapping[str, Any]) -> tuple[Call, ...]:
+        """``MM.madvise(addr, length, MADV_...)``."""
+        return (Call(self.keyword, (*self._span(), ADVICE[self.advice])),)
 
     def capabilities(self) -> frozenset[str]:
         """MADV_COLLAPSE needs ``thp``."""
@@ -424,17 +606,15 @@ class Mlock(RangeAction):
     """``mlock FIRST COUNT``."""
 
     keyword: ClassVar[str] = "mlock"
-
-    def capabilities(self) -> frozenset[str]:
-        """Needs ``mlock``."""
-        return frozenset({"mlock"})
+    needs: ClassVar[frozenset[str]] = frozenset({"mlock"})
 
 
 @dataclass(frozen=True)
-class Munlock(Mlock):
+class Munlock(RangeAction):
     """``munlock FIRST COUNT``."""
 
     keyword: ClassVar[str] = "munlock"
+    needs: ClassVar[frozenset[str]] = frozenset({"mlock"})
 
 
 @dataclass(frozen=True)
@@ -447,6 +627,35 @@ class Mremap(RangeAction):
     dontunmap: bool = False
 
     keyword: ClassVar[str] = "mremap"
+    needs: ClassVar[frozenset[str]] = frozenset({"mremap"})
+
+    @classmethod
+    def parse(cls, args: list[str]) -> Step:
+        """``FIRST COUNT -> NEW_COUNT [maymove] [fixed NEW_FIRST] [dontunmap]``."""
+        usage = "mremap FIRST COUNT -> NEW_COUNT [maymove] [fixed NEW_FIRST] [dontunmap]"
+        first, skew, count = _range_args(args, usage, extra=2)
+        if args[2] != "->":
+            raise StepError(f"expected '{usage}'")
+        new_count = _int(args[3], "new page count")
+        if new_count < 1:
+            raise StepError(f"new page count must be at least 1, got {new_count}")
+        maymove = dontunmap = False
+        fixed = None
+        rest = args[4:]
+        while rest:
+            word = rest.pop(0)
+            if word == "maymove":
+                maymove = True
+            elif word == "dontunmap":
+                dontunmap = True
+            elif word == "fixed" and rest:
+                fixed = _page(rest.pop(0), "mremap target page")
+                _count(fixed, str(new_count))
+            else:
+                raise StepError(f"mremap: unexpected {word!r}; expected '{usage}'")
+        if fixed is None:
+            _count(first, str(new_count))
+        return cls(first, count, new_count, maymove, fixed, dontunmap, skew=skew)
 
     def body(self) -> str:
         """The mremap line."""
@@ -459,9 +668,25 @@ class Mremap(RangeAction):
             words.append("dontunmap")
         return " ".join(words)
 
-    def capabilities(self) -> frozenset[str]:
-        """Needs ``mremap``."""
-        return frozenset({"mremap"})
+    def calls(self, files: Mapping[str, Any]) -> tuple[Call, ...]:
+        """``MM.mremap(addr, old_length, new_length, MREMAP_..., new_addr or None)``."""
+        flags = constants.MREMAP_MAYMOVE if self.maymove else 0
+        flags |= constants.MREMAP_DONTUNMAP if self.dontunmap else 0
+        new_addr = None
+        if self.fixed is not None:
+            flags |= constants.MREMAP_FIXED
+            new_addr = page_addr(self.fixed)
+        new_length = self.new_count * constants.PAGE_SIZE
+        return (Call(self.keyword, (*self._span(), new_length, flags, new_addr)),)
+
+    def wrong_result(self, result: Any) -> str | None:
+        """A fixed move lands at its target; without maymove the mapping stays put."""
+        if self.fixed is not None and result != page_addr(self.fixed):
+            return (f"mremap to a fixed address returned {result:#x}, "
+                    f"not {page_addr(self.fixed):#x}")
+        if not self.maymove and result != page_addr(self.first, self.skew):
+            return f"mremap without maymove moved the mapping to {result:#x}"
+        return None
 
     def page_ranges(self) -> tuple[tuple[int, int], ...]:
         """Old range, and the new one if fixed."""
@@ -479,14 +704,25 @@ class Memfd(Action):
     pages: int
 
     keyword: ClassVar[str] = "memfd"
+    needs: ClassVar[frozenset[str]] = frozenset({"files"})
+
+    @classmethod
+    def parse(cls, args: list[str]) -> Step:
+        """``NAME PAGES``."""
+        _expect_len(args, 2, "memfd NAME PAGES")
+        pages = _int(args[1], "memfd size (pages)")
+        if pages < 0:
+            raise StepError(f"memfd size must not be negative, got {pages}")
+        return cls(_name(args[0], "memfd name"), pages)
 
     def body(self) -> str:
         """The memfd line."""
         return f"{self.keyword} {self.name} {self.pages}"
 
-    def capabilities(self) -> frozenset[str]:
-        """Needs ``files``."""
-        return frozenset({"files"})
+    def calls(self, files: Mapping[str, Any]) -> tuple[Call, ...]:
+        """``MM.memfd(name, bytes)``, kept as the run's memfd ``name``."""
+        size = self.pages * constants.PAGE_SIZE
+        return (Call(self.keyword, (self.name, size), new_file=self.name),)
 
 
 @dataclass(frozen=True)
@@ -496,40 +732,68 @@ class Fork(Action):
     child: str
 
     keyword: ClassVar[str] = "fork"
+    needs: ClassVar[frozenset[str]] = frozenset({"fork"})
+
+    @classmethod
+    def parse(cls, args: list[str]) -> Step:
+        """``as NAME``."""
+        if len(args) != 2 or args[0] != "as":
+            raise StepError("expected 'fork as NAME'")
+        child = _name(args[1], "address-space name")
+        if child == ROOT_MM:
+            raise StepError(f"'{ROOT_MM}' is the first address space's name; pick another")
+        return cls(child)
 
     def body(self) -> str:
         """The fork line."""
         return f"{self.keyword} as {self.child}"
 
-    def capabilities(self) -> frozenset[str]:
-        """Needs ``fork``."""
-        return frozenset({"fork"})
+    def calls(self, files: Mapping[str, Any]) -> tuple[Call, ...]:
+        """``MM.fork()``, the child kept as address space ``child``."""
+        return (Call(self.keyword, new_mm=self.child),)
 
 
 @dataclass(frozen=True)
 class Checkpoint(Action):
-    """``checkpoint``: later ``stats`` deltas count from here."""
+    """``checkpoint``: later ``stats`` deltas count from here (the case runner's bookkeeping,
+    no MM operation)."""
 
     keyword: ClassVar[str] = "checkpoint"
+
+    @classmethod
+    def parse(cls, args: list[str]) -> Step:
+        """No arguments."""
+        _expect_len(args, 0, "checkpoint")
+        return cls()
 
     def body(self) -> str:
         """The keyword."""
         return self.keyword
 
 
+# --- touches -------------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class Touch(Action):
-    """A CPU access to the first byte of each page of ``first..last`` (inclusive)."""
+    """A CPU access to the first byte of each page of ``first..last`` (inclusive): one call of
+    ``MM.KEYWORD`` a page."""
 
     first: int
     last: int
 
+    needs: ClassVar[frozenset[str]] = frozenset({"pages"})
+
     def _pages(self) -> str:
         return f"{self.keyword} {_format_range(self.first, self.last)}"
 
-    def capabilities(self) -> frozenset[str]:
-        """Needs ``pages``."""
-        return frozenset({"pages"})
+    def _args(self, addr: int) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+    def calls(self, files: Mapping[str, Any]) -> tuple[Call, ...]:
+        """One access a page, in page order."""
+        return tuple(Call(self.keyword, self._args(page_addr(page)), page=page)
+                     for page in range(self.first, self.last + 1))
 
     def page_ranges(self) -> tuple[tuple[int, int], ...]:
         """The pages touched."""
@@ -544,10 +808,22 @@ class Read(Touch):
 
     keyword: ClassVar[str] = "read"
 
+    @classmethod
+    def parse(cls, args: list[str]) -> Step:
+        """``A[..B] [== VALUE]``."""
+        usage = "read A[..B] [== VALUE]"
+        if len(args) not in (1, 3) or (len(args) == 3 and args[1] != "=="):
+            raise StepError(f"expected '{usage}'")
+        first, last = _page_range(args[0])
+        return cls(first, last, _byte(args[2]) if len(args) == 3 else None)
+
     def body(self) -> str:
         """The read line."""
         text = self._pages()
         return text if self.value is None else f"{text} == {_format_value(self.value)}"
+
+    def _args(self, addr: int) -> tuple[Any, ...]:
+        return (addr,)
 
 
 @dataclass(frozen=True)
@@ -558,9 +834,22 @@ class Write(Touch):
 
     keyword: ClassVar[str] = "write"
 
+    @classmethod
+    def parse(cls, args: list[str]) -> Step:
+        """``A[..B] VALUE``."""
+        _expect_len(args, 2, "write A[..B] VALUE")
+        first, last = _page_range(args[0])
+        return cls(first, last, _byte(args[1]))
+
     def body(self) -> str:
         """The write line."""
         return f"{self._pages()} {_format_value(self.value)}"
+
+    def _args(self, addr: int) -> tuple[Any, ...]:
+        return addr, self.value
+
+
+# --- expectations --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -571,15 +860,27 @@ class Pages(Expectation):
     states: str
 
     keyword: ClassVar[str] = "pages"
+    needs: ClassVar[frozenset[str]] = frozenset({"pages"})
+
+    @classmethod
+    def parse(cls, args: list[str]) -> Step:
+        """``A[..B] = STATES``."""
+        usage = "pages A[..B] = STATES"
+        if len(args) < 3 or args[1] != "=":
+            raise StepError(f"expected '{usage}'")
+        first, last = _page_range(args[0])
+        states = _states(args[2:])
+        if len(states) != last - first + 1:
+            raise StepError(
+                f"pages {args[0]} names {last - first + 1} pages but {len(states)} states are "
+                "given"
+            )
+        return cls(first, states)
 
     def body(self) -> str:
         """The pages line."""
         rng = _format_range(self.first, self.first + len(self.states) - 1)
         return f"{self.keyword} {rng} = {_format_states(self.states)}"
-
-    def capabilities(self) -> frozenset[str]:
-        """Needs ``pages``."""
-        return frozenset({"pages"})
 
     def page_ranges(self) -> tuple[tuple[int, int], ...]:
         """The pages checked."""
@@ -593,24 +894,65 @@ class LayoutIs(Expectation):
     diagram: str
 
     keyword: ClassVar[str] = "layout"
+    needs: ClassVar[frozenset[str]] = frozenset({"layout"})
+
+    @classmethod
+    def parse(cls, args: list[str]) -> Step:
+        """``"DIAGRAM"`` (see :mod:`pytest_anonvma.layout`)."""
+        from pytest_anonvma.layout import LayoutError, parse_layout
+
+        _expect_len(args, 1, 'layout "DIAGRAM"')
+        try:
+            lay = parse_layout(args[0])
+        except LayoutError as exc:
+            raise StepError(str(exc)) from None
+        if lay.width > ARENA_PAGES:
+            raise StepError(f"layout is wider than the arena ({ARENA_PAGES} pages)")
+        return cls(args[0].rstrip())
 
     def body(self) -> str:
         """The layout line."""
         return f'{self.keyword} "{self.diagram}"'
 
-    def capabilities(self) -> frozenset[str]:
-        """Needs ``layout``."""
-        return frozenset({"layout"})
+
+@dataclass(frozen=True)
+class VmaExpectation(PageExpectation):
+    """The three ``vma PAGE ...`` expectations share their keyword: :meth:`parse` reads the
+    words after the page and picks the kind."""
+
+    keyword: ClassVar[str] = "vma"
+    USAGE: ClassVar[str] = (
+        "vma PAGE (has|lacks) VM_FLAG | vma PAGE FIELD = VALUE | vma PAGE anon_vma == vma PAGE"
+    )
+
+    @classmethod
+    def parse(cls, args: list[str]) -> Step:
+        """``PAGE (has|lacks) FLAG``, ``PAGE FIELD = VALUE`` or ``PAGE anon_vma == vma PAGE``."""
+        if len(args) < 3:
+            raise StepError(f"expected '{cls.USAGE}'")
+        page = _page(args[0])
+        if args[1] in ("has", "lacks"):
+            return VmaFlag.parse_rest(page, args[1:])
+        if len(args) == 5 and args[1] == "anon_vma" and args[2] in ("==", "!=") and (
+                args[3] == "vma"):
+            return VmaSameAnonVma.parse_rest(page, args[1:])
+        return VmaField.parse_rest(page, args[1:])
 
 
 @dataclass(frozen=True)
-class VmaFlag(PageExpectation):
+class VmaFlag(VmaExpectation):
     """``vma PAGE has VM_FLAG`` / ``vma PAGE lacks VM_FLAG`` for the VMA holding PAGE."""
 
     flag: str
     present: bool = True
 
-    keyword: ClassVar[str] = "vma"
+    @classmethod
+    def parse_rest(cls, page: int, args: list[str]) -> Step:
+        """``(has|lacks) VM_FLAG``."""
+        _expect_len(args, 2, cls.USAGE)
+        if args[1] not in VM_FLAG_NAMES.values():
+            raise StepError(f"unknown VMA flag {args[1]!r} (kernel names, e.g. VM_MAYBE_GUARD)")
+        return cls(page, args[1], args[0] == "has")
 
     def body(self) -> str:
         """The vma flag line."""
@@ -622,14 +964,22 @@ class VmaFlag(PageExpectation):
 
 
 @dataclass(frozen=True)
-class VmaField(PageExpectation):
+class VmaField(VmaExpectation):
     """``vma PAGE FIELD = VALUE``: anon_vma (none/set), anon_vma_flags, maybe_has_pagetables,
     prot, pgoff."""
 
     name: str
     value: str
 
-    keyword: ClassVar[str] = "vma"
+    @classmethod
+    def parse_rest(cls, page: int, args: list[str]) -> Step:
+        """``FIELD = VALUE`` (VALUE canonicalized)."""
+        if len(args) != 3 or args[1] != "=":
+            raise StepError(f"expected '{cls.USAGE}'")
+        name, value = args[0], args[2]
+        if name not in VMA_FIELDS:
+            raise StepError(f"unknown VMA field {name!r} (one of {', '.join(VMA_FIELDS)})")
+        return cls(page, name, _vma_value(name, value))
 
     def body(self) -> str:
         """The vma field line."""
@@ -638,267 +988,6 @@ class VmaField(PageExpectation):
     def capabilities(self) -> frozenset[str]:
         """See :data:`VMA_FIELDS`."""
         return frozenset({VMA_FIELDS[self.name]})
-
-
-@dataclass(frozen=True)
-class VmaSameAnonVma(PageExpectation):
-    """``vma PAGE anon_vma == vma OTHER`` (or ``!=``): do two VMAs share one real anon_vma."""
-
-    other: int
-    same: bool = True
-
-    keyword: ClassVar[str] = "vma"
-
-    def body(self) -> str:
-        """The anon_vma comparison line."""
-        op = "==" if self.same else "!="
-        return f"{self.keyword} {self.page} anon_vma {op} vma {self.other}"
-
-    def capabilities(self) -> frozenset[str]:
-        """Needs ``anon_vma``."""
-        return frozenset({"anon_vma"})
-
-    def page_ranges(self) -> tuple[tuple[int, int], ...]:
-        """Both pages."""
-        return ((self.page, self.page + 1), (self.other, self.other + 1))
-
-
-@dataclass(frozen=True)
-class Stats(Expectation):
-    """``stats KEY +N``: the counter grew by exactly N since the last checkpoint."""
-
-    key: str
-    delta: int
-
-    keyword: ClassVar[str] = "stats"
-
-    def body(self) -> str:
-        """The stats line."""
-        return f"{self.keyword} {self.key} +{self.delta}"
-
-    def capabilities(self) -> frozenset[str]:
-        """Needs ``stats``."""
-        return frozenset({"stats"})
-
-
-@dataclass(frozen=True)
-class Retractable(PageExpectation):
-    """``retractable PAGE == true|false``: would khugepaged free the page table covering PAGE."""
-
-    value: bool
-
-    keyword: ClassVar[str] = "retractable"
-
-    def body(self) -> str:
-        """The retractable line."""
-        return f"{self.keyword} {self.page} == {'true' if self.value else 'false'}"
-
-    def capabilities(self) -> frozenset[str]:
-        """Needs ``thp``."""
-        return frozenset({"thp"})
-
-
-# --- parsing -------------------------------------------------------------------------------------
-
-
-def _expect_len(args: list[str], n: int, usage: str) -> None:
-    if len(args) != n:
-        raise StepError(f"expected '{usage}'")
-
-
-def _range_args(args: list[str], usage: str, extra: int = 0) -> tuple[int, int, int]:
-    if len(args) < 2 + extra:
-        raise StepError(f"expected '{usage}'")
-    first, skew = _address(args[0])
-    return first, skew, _count(first, args[1])
-
-
-def _parse_simple_range(cls: type[RangeAction]) -> Callable[[list[str]], Step]:
-    def parse(args: list[str]) -> Step:
-        usage = f"{cls.keyword} FIRST COUNT"
-        _expect_len(args, 2, usage)
-        first, skew, count = _range_args(args, usage)
-        return cls(first, count, skew=skew)
-
-    return parse
-
-
-def _parse_mmap(args: list[str]) -> Step:
-    usage = "mmap FIRST COUNT PROT [shared] (anon | memfd:NAME) [offset N] [populate] [noreserve]"
-    first, skew, count = _range_args(args, usage, extra=2)
-    prot = parse_prot(args[2])
-    rest = args[3:]
-    shared = bool(rest) and rest[0] in ("shared", "private") and rest.pop(0) == "shared"
-    if not rest:
-        raise StepError(f"mmap: missing backing (anon or memfd:NAME); expected '{usage}'")
-    backing = rest.pop(0)
-    file = None
-    if backing.startswith("memfd:"):
-        file = _name(backing[len("memfd:") :], "memfd name")
-    elif backing != "anon":
-        raise StepError(f"mmap: unknown backing {backing!r} (anon or memfd:NAME)")
-    offset = 0
-    options = {"populate": False, "noreserve": False}
-    while rest:
-        word = rest.pop(0)
-        if word == "offset" and rest and file:
-            offset = _int(rest.pop(0), "file offset (pages)")
-            if offset < 0:
-                raise StepError(f"mmap: file offset must not be negative, got {offset}")
-        elif word in options:
-            options[word] = True
-        else:
-            raise StepError(f"mmap: unexpected {word!r}; expected '{usage}'")
-    return Mmap(
-        first,
-        count,
-        prot,
-        file,
-        shared,
-        offset,
-        options["populate"],
-        options["noreserve"],
-        skew=skew,
-    )
-
-
-def _parse_mprotect(args: list[str]) -> Step:
-    usage = "mprotect FIRST COUNT PROT"
-    _expect_len(args, 3, usage)
-    first, skew, count = _range_args(args, usage)
-    return Mprotect(first, count, parse_prot(args[2]), skew=skew)
-
-
-def _advice(name: str) -> str:
-    if name not in ADVICE:
-        raise StepError(f"unknown madvise advice {name!r} (e.g. dontneed, free, guard_install)")
-    return name
-
-
-def _parse_madvise(args: list[str]) -> Step:
-    usage = "madvise FIRST COUNT ADVICE"
-    _expect_len(args, 3, usage)
-    first, skew, count = _range_args(args, usage)
-    return Madvise(first, count, _advice(args[2]), skew=skew)
-
-
-def _parse_guard(advice: str) -> Callable[[list[str]], Step]:
-    def parse(args: list[str]) -> Step:
-        usage = f"{Madvise.SHORTHAND[advice]} FIRST COUNT"
-        _expect_len(args, 2, usage)
-        first, skew, count = _range_args(args, usage)
-        return Madvise(first, count, advice, skew=skew)
-
-    return parse
-
-
-def _parse_mremap(args: list[str]) -> Step:
-    usage = "mremap FIRST COUNT -> NEW_COUNT [maymove] [fixed NEW_FIRST] [dontunmap]"
-    first, skew, count = _range_args(args, usage, extra=2)
-    if args[2] != "->":
-        raise StepError(f"expected '{usage}'")
-    new_count = _int(args[3], "new page count")
-    if new_count < 1:
-        raise StepError(f"new page count must be at least 1, got {new_count}")
-    maymove = dontunmap = False
-    fixed = None
-    rest = args[4:]
-    while rest:
-        word = rest.pop(0)
-        if word == "maymove":
-            maymove = True
-        elif word == "dontunmap":
-            dontunmap = True
-        elif word == "fixed" and rest:
-            fixed = _page(rest.pop(0), "mremap target page")
-            _count(fixed, str(new_count))
-        else:
-            raise StepError(f"mremap: unexpected {word!r}; expected '{usage}'")
-    if fixed is None:
-        _count(first, str(new_count))
-    return Mremap(first, count, new_count, maymove, fixed, dontunmap, skew=skew)
-
-
-def _parse_memfd(args: list[str]) -> Step:
-    _expect_len(args, 2, "memfd NAME PAGES")
-    pages = _int(args[1], "memfd size (pages)")
-    if pages < 0:
-        raise StepError(f"memfd size must not be negative, got {pages}")
-    return Memfd(_name(args[0], "memfd name"), pages)
-
-
-def _parse_fork(args: list[str]) -> Step:
-    if len(args) != 2 or args[0] != "as":
-        raise StepError("expected 'fork as NAME'")
-    child = _name(args[1], "address-space name")
-    if child == ROOT_MM:
-        raise StepError(f"'{ROOT_MM}' is the first address space's name; pick another")
-    return Fork(child)
-
-
-def _parse_checkpoint(args: list[str]) -> Step:
-    _expect_len(args, 0, "checkpoint")
-    return Checkpoint()
-
-
-def _parse_read(args: list[str]) -> Step:
-    usage = "read A[..B] [== VALUE]"
-    if len(args) not in (1, 3) or (len(args) == 3 and args[1] != "=="):
-        raise StepError(f"expected '{usage}'")
-    first, last = _page_range(args[0])
-    return Read(first, last, _byte(args[2]) if len(args) == 3 else None)
-
-
-def _parse_write(args: list[str]) -> Step:
-    _expect_len(args, 2, "write A[..B] VALUE")
-    first, last = _page_range(args[0])
-    return Write(first, last, _byte(args[1]))
-
-
-def _parse_pages(args: list[str]) -> Step:
-    usage = "pages A[..B] = STATES"
-    if len(args) < 3 or args[1] != "=":
-        raise StepError(f"expected '{usage}'")
-    first, last = _page_range(args[0])
-    states = _states(args[2:])
-    if len(states) != last - first + 1:
-        raise StepError(
-            f"pages {args[0]} names {last - first + 1} pages but {len(states)} states are given"
-        )
-    return Pages(first, states)
-
-
-def _parse_layout(args: list[str]) -> Step:
-    from pytest_anonvma.layout import LayoutError, parse_layout
-
-    _expect_len(args, 1, 'layout "DIAGRAM"')
-    try:
-        lay = parse_layout(args[0])
-    except LayoutError as exc:
-        raise StepError(str(exc)) from None
-    if lay.width > ARENA_PAGES:
-        raise StepError(f"layout is wider than the arena ({ARENA_PAGES} pages)")
-    return LayoutIs(args[0].rstrip())
-
-
-def _parse_vma(args: list[str]) -> Step:
-    usage = "vma PAGE (has|lacks) VM_FLAG | vma PAGE FIELD = VALUE | vma PAGE anon_vma == vma PAGE"
-    if len(args) < 3:
-        raise StepError(f"expected '{usage}'")
-    page = _page(args[0])
-    if args[1] in ("has", "lacks"):
-        _expect_len(args, 3, usage)
-        if args[2] not in VM_FLAG_NAMES.values():
-            raise StepError(f"unknown VMA flag {args[2]!r} (kernel names, e.g. VM_MAYBE_GUARD)")
-        return VmaFlag(page, args[2], args[1] == "has")
-    if len(args) == 5 and args[1] == "anon_vma" and args[2] in ("==", "!=") and args[3] == "vma":
-        return VmaSameAnonVma(page, _page(args[4]), args[2] == "==")
-    if len(args) != 4 or args[2] != "=":
-        raise StepError(f"expected '{usage}'")
-    name, value = args[1], args[3]
-    if name not in VMA_FIELDS:
-        raise StepError(f"unknown VMA field {name!r} (one of {', '.join(VMA_FIELDS)})")
-    return VmaField(page, name, _vma_value(name, value))
 
 
 def _vma_value(name: str, value: str) -> str:
@@ -917,42 +1006,87 @@ def _vma_value(name: str, value: str) -> str:
     return str(number)
 
 
-def _parse_stats(args: list[str]) -> Step:
-    _expect_len(args, 2, "stats KEY +N")
-    key, delta = args
-    if key not in STATS_KEYS:
-        raise StepError(f"unknown stats key {key!r} (one of {', '.join(STATS_KEYS)})")
-    if not delta.startswith("+"):
-        raise StepError(f"stats delta must be written +N (since the checkpoint), got {delta!r}")
-    return Stats(key, _int(delta[1:], "stats delta"))
+@dataclass(frozen=True)
+class VmaSameAnonVma(VmaExpectation):
+    """``vma PAGE anon_vma == vma OTHER`` (or ``!=``): do two VMAs share one real anon_vma."""
+
+    other: int
+    same: bool = True
+
+    needs: ClassVar[frozenset[str]] = frozenset({"anon_vma"})
+
+    @classmethod
+    def parse_rest(cls, page: int, args: list[str]) -> Step:
+        """``anon_vma (==|!=) vma OTHER``."""
+        return cls(page, _page(args[3]), args[1] == "==")
+
+    def body(self) -> str:
+        """The anon_vma comparison line."""
+        op = "==" if self.same else "!="
+        return f"{self.keyword} {self.page} anon_vma {op} vma {self.other}"
+
+    def page_ranges(self) -> tuple[tuple[int, int], ...]:
+        """Both pages."""
+        return ((self.page, self.page + 1), (self.other, self.other + 1))
 
 
-def _parse_retractable(args: list[str]) -> Step:
-    if len(args) != 3 or args[1] != "==":
-        raise StepError("expected 'retractable PAGE == true|false'")
-    return Retractable(_page(args[0]), _bool(args[2]))
+@dataclass(frozen=True)
+class Stats(Expectation):
+    """``stats KEY +N``: the counter grew by exactly N since the last checkpoint."""
+
+    key: str
+    delta: int
+
+    keyword: ClassVar[str] = "stats"
+    needs: ClassVar[frozenset[str]] = frozenset({"stats"})
+
+    @classmethod
+    def parse(cls, args: list[str]) -> Step:
+        """``KEY +N``."""
+        _expect_len(args, 2, "stats KEY +N")
+        key, delta = args
+        if key not in STATS_KEYS:
+            raise StepError(f"unknown stats key {key!r} (one of {', '.join(STATS_KEYS)})")
+        if not delta.startswith("+"):
+            raise StepError(
+                f"stats delta must be written +N (since the checkpoint), got {delta!r}")
+        return cls(key, _int(delta[1:], "stats delta"))
+
+    def body(self) -> str:
+        """The stats line."""
+        return f"{self.keyword} {self.key} +{self.delta}"
 
 
+@dataclass(frozen=True)
+class Retractable(PageExpectation):
+    """``retractable PAGE == true|false``: would khugepaged free the page table covering PAGE."""
+
+    value: bool
+
+    keyword: ClassVar[str] = "retractable"
+    needs: ClassVar[frozenset[str]] = frozenset({"thp"})
+
+    @classmethod
+    def parse(cls, args: list[str]) -> Step:
+        """``PAGE == true|false``."""
+        if len(args) != 3 or args[1] != "==":
+            raise StepError("expected 'retractable PAGE == true|false'")
+        return cls(_page(args[0]), _bool(args[2]))
+
+    def body(self) -> str:
+        """The retractable line."""
+        return f"{self.keyword} {self.page} == {'true' if self.value else 'false'}"
+
+
+# --- parsing -------------------------------------------------------------------------------------
+
+#: every kind of step, in the order its keywords are listed
+STEP_KINDS: tuple[type[Step], ...] = (
+    Mmap, Munmap, Mprotect, Madvise, Mlock, Munlock, Mremap, Memfd, Fork, Checkpoint,
+    Read, Write, Pages, LayoutIs, VmaExpectation, Stats, Retractable,
+)
 _PARSERS: dict[str, Callable[[list[str]], Step]] = {
-    "mmap": _parse_mmap,
-    "munmap": _parse_simple_range(Munmap),
-    "mprotect": _parse_mprotect,
-    "madvise": _parse_madvise,
-    "guard": _parse_guard("guard_install"),
-    "unguard": _parse_guard("guard_remove"),
-    "mlock": _parse_simple_range(Mlock),
-    "munlock": _parse_simple_range(Munlock),
-    "mremap": _parse_mremap,
-    "memfd": _parse_memfd,
-    "fork": _parse_fork,
-    "checkpoint": _parse_checkpoint,
-    "read": _parse_read,
-    "write": _parse_write,
-    "pages": _parse_pages,
-    "layout": _parse_layout,
-    "vma": _parse_vma,
-    "stats": _parse_stats,
-    "retractable": _parse_retractable,
+    word: parser for kind in STEP_KINDS for word, parser in kind.parsers().items()
 }
 #: every step keyword
 KEYWORDS = tuple(_PARSERS)
@@ -985,12 +1119,24 @@ def _split_outcome(tokens: list[str]) -> tuple[list[str], str | None]:
     return tokens, None
 
 
-def parse_step(text: str, line: int = 0) -> Step | None:
-    """Parse one step line; None for a blank or comment-only line. Raises :class:`StepError`."""
+def _split(text: str) -> list[str]:
+    """Shell-like words of a step line, ``#`` starting a comment (``shlex`` rules; a line
+    without quotes or backslashes, nearly every one, is split without it)."""
+    if not _QUOTING.intersection(text):
+        return text.partition("#")[0].split()
     try:
-        tokens = shlex.split(text, comments=True)
+        return shlex.split(text, comments=True)
     except ValueError as exc:
         raise StepError(f"cannot split {text.strip()!r}: {exc}") from None
+
+
+#: characters that need ``shlex`` to split a step line
+_QUOTING = frozenset("'\"\\")
+
+
+def parse_step(text: str, line: int = 0) -> Step | None:
+    """Parse one step line; None for a blank or comment-only line. Raises :class:`StepError`."""
+    tokens = _split(text)
     if not tokens:
         return None
     mm = ROOT_MM
@@ -1025,7 +1171,12 @@ def parse_step(text: str, line: int = 0) -> Step | None:
 
 
 def _replace(step: Step, **changes: object) -> Step:
-    return dataclasses.replace(step, **changes)  # type: ignore[arg-type]
+    """``step`` with the line's context fields set: the step was just made by its parser and
+    nobody else holds it yet, so the frozen fields are set in place (``dataclasses.replace``
+    would build and check it a second time, a third of the parser's cost)."""
+    for name, value in changes.items():
+        object.__setattr__(step, name, value)
+    return step
 
 
 def parse_steps(text: str, first_line: int = 1) -> list[Step]:

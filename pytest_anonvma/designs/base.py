@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 from typing import TYPE_CHECKING
 
-from pytest_anonvma.model.mm_types import VM_MIXEDMAP, VM_PFNMAP, VM_UFFD_WP
+from pytest_anonvma.constants import VM_MIXEDMAP, VM_PFNMAP, VM_UFFD_WP
 
 if TYPE_CHECKING:
     from pytest_anonvma.model.mm_types import VMA, MMStruct
@@ -26,6 +26,15 @@ class Design(abc.ABC):
     uses_anon_vma_flags: bool = False
     #: does the design show ``VM_MAYBE_GUARD`` (the capability ``guard-flag``)?
     uses_guard_flag: bool = False
+    #: does the design lose guard markers by design (the posted RFC's hazards, docs/spec.md §4)?
+    #: The soak leaves such designs out of its default models.
+    has_known_hazards: bool = False
+    #: what each hook does, in a few words, for the interleave tier's schedules
+    install_begin_does: str = "nothing"
+    install_end_does: str = "nothing"
+    remove_begin_does: str = "nothing"
+    remove_end_does: str = "nothing"
+    retract_checks: str = "anon_vma"
 
     @abc.abstractmethod
     def guard_install_begin(self, mm: MMStruct, vma: VMA) -> int:
@@ -35,9 +44,15 @@ class Design(abc.ABC):
     def guard_install_end(self, mm: MMStruct, vma: VMA, nr_pages: int) -> None:
         """After the walk: ``nr_pages`` pages of the range now hold markers."""
 
+    def guard_remove_begin(self, mm: MMStruct, vma: VMA) -> int:
+        """Before ``madvise_guard_remove``'s walk, under ``mm->page_table_lock``: a ticket the
+        design gets back in :meth:`guard_remove_end` (what it saw before the walk)."""
+        return 0
+
     @abc.abstractmethod
-    def guard_remove_end(self, mm: MMStruct, vma: VMA, start: int, end: int) -> None:
-        """After ``madvise_guard_remove`` walked ``[start, end)`` of ``vma``."""
+    def guard_remove_end(self, mm: MMStruct, vma: VMA, start: int, end: int, ticket: int) -> None:
+        """After ``madvise_guard_remove`` walked ``[start, end)`` of ``vma``; ``ticket`` is what
+        :meth:`guard_remove_begin` returned."""
 
     @abc.abstractmethod
     def vma_needs_copy(self, dst: VMA, src: VMA) -> bool:

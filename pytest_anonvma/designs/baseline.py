@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pytest_anonvma.constants import ERA_2025_03
 from pytest_anonvma.designs.base import Design, vma_needs_copy_common
 
 if TYPE_CHECKING:
@@ -14,7 +15,8 @@ class Baseline(Design):
     """``madvise_guard_install`` calls ``anon_vma_prepare`` first, so fork copies the tables."""
 
     name = "baseline"
-    default_era = "2025-03"
+    default_era = ERA_2025_03
+    install_begin_does = "anon_vma_prepare"
 
     def guard_install_begin(self, mm: MMStruct, vma: VMA) -> int:
         """Prepare an anon_vma for any VMA, file-backed ones included (``anon_vma_prepare``)."""
@@ -25,7 +27,7 @@ class Baseline(Design):
     def guard_install_end(self, mm: MMStruct, vma: VMA, nr_pages: int) -> None:
         """Nothing: the anon_vma is already in place."""
 
-    def guard_remove_end(self, mm: MMStruct, vma: VMA, start: int, end: int) -> None:
+    def guard_remove_end(self, mm: MMStruct, vma: VMA, start: int, end: int, ticket: int) -> None:
         """Nothing: the anon_vma stays for the VMA's life."""
 
     def vma_needs_copy(self, dst: VMA, src: VMA) -> bool:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pytest_anonvma.constants import ERA_6_18, VM_MAYBE_GUARD
 from pytest_anonvma.designs.base import Design, vma_needs_copy_common
-from pytest_anonvma.model.mm_types import VM_MAYBE_GUARD
 
 if TYPE_CHECKING:
     from pytest_anonvma.model.mm_types import VMA, MMStruct
@@ -21,12 +21,14 @@ class MaybeGuard(Design):
     """The sticky ``VM_MAYBE_GUARD`` flag of upstream's replacement for the RFC."""
 
     name = "maybe-guard"
-    default_era = "6.18"
+    default_era = ERA_6_18
     uses_guard_flag = True
+    install_begin_does = "set VM_MAYBE_GUARD, anon_vma_prepare if anonymous"
+    retract_checks = "anon_vma, VM_MAYBE_GUARD"
 
     def guard_install_begin(self, mm: MMStruct, vma: VMA) -> int:
         """Set VM_MAYBE_GUARD (``vma_flag_set_atomic``), then ``anon_vma_prepare`` if anonymous."""
-        from pytest_anonvma.model.memory import vma_is_anonymous
+        from pytest_anonvma.model.mm import vma_is_anonymous
         from pytest_anonvma.model.rmap import anon_vma_prepare
 
         vma.vm_flags |= VM_MAYBE_GUARD
@@ -37,7 +39,7 @@ class MaybeGuard(Design):
     def guard_install_end(self, mm: MMStruct, vma: VMA, nr_pages: int) -> None:
         """Nothing: the flag was set before the walk."""
 
-    def guard_remove_end(self, mm: MMStruct, vma: VMA, start: int, end: int) -> None:
+    def guard_remove_end(self, mm: MMStruct, vma: VMA, start: int, end: int, ticket: int) -> None:
         """Nothing: the flag is never cleared."""
 
     def vma_needs_copy(self, dst: VMA, src: VMA) -> bool:

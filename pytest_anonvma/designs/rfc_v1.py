@@ -9,12 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pytest_anonvma.constants import ERA_2025_03
 from pytest_anonvma.designs.base import Design, vma_needs_copy_common
-from pytest_anonvma.model.mm import (
-    vma_clear_anon_vma_unfaulted,
-    vma_maybe_has_pagetables,
-    vma_set_anon_vma_unfaulted,
-)
 
 if TYPE_CHECKING:
     from pytest_anonvma.model.mm_types import VMA, MMStruct
@@ -24,8 +20,12 @@ class RfcV1(Design):
     """The posted patch: flag after install of >= 1 page, cleared by a whole-VMA remove."""
 
     name = "rfc-v1"
-    default_era = "2025-03"
+    default_era = ERA_2025_03
     uses_anon_vma_flags = True
+    has_known_hazards = True
+    install_end_does = "set ANON_VMA_UNFAULTED if >= 1 page guarded"
+    remove_end_does = "clear ANON_VMA_UNFAULTED if the whole VMA"
+    retract_checks = "vma_maybe_has_pagetables"
 
     def guard_install_begin(self, mm: MMStruct, vma: VMA) -> int:
         """Nothing: patch 2/2 drops the ``anon_vma_prepare`` call."""
@@ -33,18 +33,26 @@ class RfcV1(Design):
 
     def guard_install_end(self, mm: MMStruct, vma: VMA, nr_pages: int) -> None:
         """``if (nr_pages > 0) vma_set_anon_vma_unfaulted(vma)`` after the walk loop."""
+        from pytest_anonvma.model.mm import vma_set_anon_vma_unfaulted
+
         if nr_pages > 0:
             vma_set_anon_vma_unfaulted(vma)
 
-    def guard_remove_end(self, mm: MMStruct, vma: VMA, start: int, end: int) -> None:
+    def guard_remove_end(self, mm: MMStruct, vma: VMA, start: int, end: int, ticket: int) -> None:
         """A remove spanning the whole VMA clears the flag (``vma_clear_anon_vma_unfaulted``)."""
+        from pytest_anonvma.model.mm import vma_clear_anon_vma_unfaulted
+
         if start == vma.vm_start and end == vma.vm_end:
             vma_clear_anon_vma_unfaulted(vma)
 
     def vma_needs_copy(self, dst: VMA, src: VMA) -> bool:
         """Patch 1/2: ``if (vma_maybe_has_pagetables(src_vma)) return true``."""
+        from pytest_anonvma.model.mm import vma_maybe_has_pagetables
+
         return vma_needs_copy_common(dst, src) or vma_maybe_has_pagetables(src)
 
     def retract_allowed(self, vma: VMA) -> bool:
         """Patch 1/2: ``retract_page_tables`` skips ``vma_maybe_has_pagetables`` VMAs."""
+        from pytest_anonvma.model.mm import vma_maybe_has_pagetables
+
         return not vma_maybe_has_pagetables(vma)

@@ -7,6 +7,8 @@
 * :mod:`~pytest_anonvma.generate.perform`: playing one action and recording its outcome;
 * :mod:`~pytest_anonvma.generate.shadow`: the independent page-level shadow model;
 * :mod:`~pytest_anonvma.generate.oracles`: invariants and the differential comparisons;
+* :mod:`~pytest_anonvma.generate.observe`: page states in bulk, what a step can reach;
+* :mod:`~pytest_anonvma.generate.trace`: the reference's run of a case, recorded and shared;
 * :mod:`~pytest_anonvma.generate.lockstep`: implementation, reference and shadow step by step;
 * :mod:`~pytest_anonvma.generate.shrink`: failing prefix, then delta debugging;
 * :mod:`~pytest_anonvma.generate.reproduce`: a failure as a ready-to-paste (or saved) case;

@@ -7,7 +7,7 @@ implementation, and does not depend on the other cases or on global random state
 A :class:`Builder` writes the steps. It keeps a rough sketch of each address space (what it
 mapped, with which protection and backing, and where it put markers) only to aim its operations
 at interesting places: it never predicts outcomes, the oracles do. It is biased towards the
-shapes where a design may lose guard markers (spec section 4): mprotect merging a guarded VMA
+shapes where a design may lose guard markers (docs/spec.md §4): mprotect merging a guarded VMA
 into a neighbour, MAP_FIXED filling the gap next to a guarded VMA, mremap moving a guarded VMA
 next to a compatible neighbour, and fork after those. Every choice goes through a
 :class:`Chooser`, so the hypothesis explorer drives the same builder with drawn data.
@@ -44,6 +44,8 @@ __all__ = [
     "EXPLORER_NEEDS",
     "FILE_PAGES",
     "KINDS",
+    "OPERATIONS",
+    "ORACLE_NEEDS",
     "OTHER_ADVICE",
     "PRIVATE_FILE",
     "SHARED_FILE",
@@ -73,9 +75,16 @@ OTHER_ADVICE = tuple(sorted(set(ADVICE) - {"guard_install", "guard_remove", "col
 #: unwritten pages always read the file's zeros, whatever the shared one holds)
 SHARED_FILE, PRIVATE_FILE = "s", "p"
 KINDS = ("anon", "shared-anon", "file-shared", "file-private")
-#: the capabilities the explorer's operations use (an implementation lacking one is skipped);
+#: what the oracles need of every implementation they judge: they look at the pages
+ORACLE_NEEDS = frozenset({"pages"})
+#: the kinds of step the builder writes
+_STEP_KINDS: tuple[type[Action], ...] = (
+    Fork, Madvise, Memfd, Mlock, Mmap, Mprotect, Mremap, Munlock, Munmap, Read, Write
+)
+#: the capabilities the explorer's operations use (an implementation lacking one is skipped): the
+#: oracles' and those of the steps the builder writes (a file mapping needs the memfd before it);
 #: here rather than in the explorer so that collecting it does not import hypothesis
-EXPLORER_NEEDS = frozenset({"pages", "fork", "files", "mremap", "mlock"})
+EXPLORER_NEEDS = ORACLE_NEEDS.union(*(kind.needs for kind in _STEP_KINDS))
 PROTS = (C.PROT_READ | C.PROT_WRITE, C.PROT_READ, C.PROT_NONE)
 RW = C.PROT_READ | C.PROT_WRITE
 
@@ -450,7 +459,7 @@ class Builder:
     # -- the hazard shapes --------------------------------------------------------------------
 
     def op_hazard(self) -> None:
-        """One of the shapes that lose markers in rfc-v1 (spec section 4), with random sizes,
+        """One of the shapes that lose markers in rfc-v1 (docs/spec.md §4), with random sizes,
         backing and extras, then often a fork."""
         _pick(self.chooser, (self._mprotect_merge, self._gap_fill, self._move_next_to,
                              self._merge_right))()
@@ -483,7 +492,7 @@ class Builder:
         other = C.PROT_READ if prot == RW else RW
         self._maybe_touch(first)
         self._emit(Mprotect(page, 1, other))
-        self.op_guard_at(page)
+        self._guard_at(page)
         self._emit(Mprotect(page, 1, prot))
 
     def _merge_right(self) -> None:
@@ -496,7 +505,7 @@ class Builder:
         kind = self._kind()
         self._mmap(ROOT_MM, first, count, RW, kind)
         self._emit(Mprotect(first, head, C.PROT_READ))
-        self.op_guard_at(first + self.chooser.below(head))
+        self._guard_at(first + self.chooser.below(head))
         self._maybe_touch(first + count - 1)
         self._emit(Mprotect(first, head, RW))
 
@@ -510,7 +519,7 @@ class Builder:
         self._mmap(ROOT_MM, first, left, prot, kind)
         self._mmap(ROOT_MM, first + left + gap, right, prot, kind)
         guard_left = self.chooser.chance(40)
-        self.op_guard_at(first if guard_left else first + left + gap)
+        self._guard_at(first if guard_left else first + left + gap)
         self._maybe_touch(first + left + gap if guard_left else first)
         self._mmap(ROOT_MM, first + left, gap, prot, kind)
 
@@ -524,7 +533,7 @@ class Builder:
         source = first + other + count + 1
         self._mmap(ROOT_MM, first, other, prot, kind)
         self._mmap(ROOT_MM, source, count, prot, kind)
-        self.op_guard_at(source + self.chooser.below(count))
+        self._guard_at(source + self.chooser.below(count))
         self._maybe_touch(first)
         self._emit(Mremap(source, count, count, maymove=True, fixed=first + other))
         sketch = self.sketches[ROOT_MM]
@@ -534,7 +543,7 @@ class Builder:
         sketch.map(first + other, count, prot, kind)
         sketch.guarded |= moved
 
-    def op_guard_at(self, page: int) -> None:
+    def _guard_at(self, page: int) -> None:
         """Guard ``page`` (and sometimes the page after it) in the parent."""
         sketch = self.sketches[ROOT_MM]
         count = 2 if page + 1 in sketch.mapped and self.chooser.chance(25) else 1
@@ -553,21 +562,30 @@ class Builder:
 
     # -- the mix ------------------------------------------------------------------------------
 
-    #: (weight, operation) of each step choice
+    #: (weight, NAME) of each operation ``op_NAME`` a step may be: the one list of them (the
+    #: explorer's rules are these too)
     MIX: tuple[tuple[int, str], ...] = (
-        (11, "op_mmap"), (4, "op_munmap"), (9, "op_mprotect"), (11, "op_guard"),
-        (6, "op_unguard"), (9, "op_madvise"), (3, "op_mlock"), (7, "op_mremap"),
-        (8, "op_write"), (9, "op_read"), (6, "op_fork"), (12, "op_hazard"), (4, "op_cow"),
+        (11, "mmap"), (4, "munmap"), (9, "mprotect"), (11, "guard"), (6, "unguard"),
+        (9, "madvise"), (3, "mlock"), (7, "mremap"), (8, "write"), (9, "read"), (6, "fork"),
+        (12, "hazard"), (4, "cow"),
     )
+
+    def play(self, operation: str) -> None:
+        """Append the steps of operation ``op_<operation>``."""
+        getattr(self, f"op_{operation}")()
 
     def op_any(self) -> None:
         """One operation chosen by :attr:`MIX` weight."""
         roll = self.chooser.below(sum(weight for weight, _ in self.MIX))
         for weight, name in self.MIX:
             if roll < weight:
-                getattr(self, name)()
+                self.play(name)
                 return
             roll -= weight
+
+
+#: the operations a generated step may be, by name (``Builder.op_NAME``; the explorer's rules)
+OPERATIONS = tuple(name for _, name in Builder.MIX)
 
 
 def case_id(seed: int, n: int) -> str:
@@ -576,8 +594,8 @@ def case_id(seed: int, n: int) -> str:
 
 
 def case_needs(steps: Sequence[Action]) -> frozenset[str]:
-    """The capabilities a sequence needs: its steps' plus ``pages`` (the oracles look)."""
-    return frozenset({"pages"}).union(*(step.capabilities() for step in steps))
+    """The capabilities a sequence needs: its steps' plus :data:`ORACLE_NEEDS`."""
+    return ORACLE_NEEDS.union(*(step.capabilities() for step in steps))
 
 
 def generate_case(seed: int, n: int, length: int | None = None,

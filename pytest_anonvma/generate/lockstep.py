@@ -16,13 +16,19 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from pytest_anonvma import registry
-from pytest_anonvma.cases.arena import page_addr
 from pytest_anonvma.cases.runner import mm_design, mm_era
+from pytest_anonvma.cases.space import Space
 from pytest_anonvma.cases.steps import ROOT_MM, Action, Fork, Mremap, Touch
-from pytest_anonvma.contract import MM
+from pytest_anonvma.contract import MM, ImplementationDied
+from pytest_anonvma.generate.observe import (
+    Reach,
+    covers,
+    observe_pages,
+    observe_views,
+    reach,
+)
 from pytest_anonvma.generate.oracles import (
     Finding,
     VmaView,
@@ -33,8 +39,9 @@ from pytest_anonvma.generate.oracles import (
     touch_findings,
     vma_findings,
 )
-from pytest_anonvma.generate.perform import Outcome, Space, perform
+from pytest_anonvma.generate.perform import Outcome, perform
 from pytest_anonvma.generate.shadow import Shadow
+from pytest_anonvma.generate.trace import mremap_cuts, reference_run
 
 __all__ = [
     "REFERENCE_DESIGN",
@@ -74,19 +81,6 @@ class StepFailure:
         return self.findings[0]
 
 
-def _states(mm: MM, width: int) -> str:
-    return "".join(mm.page(page_addr(p)).char for p in range(width))
-
-
-def _observe(space: Space, width: int) -> dict[str, str]:
-    return {name: _states(mm, width) for name, mm in space.mms.items()}
-
-
-def _view(mm: Any) -> VmaView:
-    stats = mm.stats() if "stats" in mm.capabilities else {}
-    return VmaView.of(mm.vmas(), stats)
-
-
 class Lockstep:
     """One run: the candidate, the reference, the shadow; :meth:`step` plays one action.
 
@@ -94,36 +88,57 @@ class Lockstep:
     page a step names (a page no step named is unmapped: every mapping is MAP_FIXED at a named
     page). ``reference`` overrides the differential oracle's factory (None:
     :func:`reference_factory` of the candidate's era).
+
+    ``full`` (the default) observes every page and VMA of every address space and validates
+    each of them after every step. Otherwise (a first pass) only what the step can reach is
+    observed and validated (:func:`~pytest_anonvma.generate.observe.reach`), and
+    :meth:`settled` checks everything at the end. ``key``, a case id whose actions are
+    ``steps`` (without ``full`` or ``reference``), shares the reference's run with other runs of
+    the same case and era (:func:`~pytest_anonvma.generate.trace.reference_run`).
     """
 
     def __init__(self, factory: Callable[[], MM], width: int = 1,
-                 reference: Callable[[], MM] | None = None) -> None:
+                 reference: Callable[[], MM] | None = None, *, full: bool = True,
+                 key: str | None = None, steps: Sequence[Action] = ()) -> None:
         self.width = width
+        self.full = full
         self.candidate = Space(factory)
         root = self.candidate.mms[ROOT_MM] = factory()
         self.design, self.era = mm_design(root), mm_era(root)
         caps = frozenset(getattr(root, "capabilities", ()))
-        self.reference = Space(reference or reference_factory(self.era))
-        ref_root = self.reference.mms[ROOT_MM] = self.reference.factory()
-        #: compare layout and patch-tier state too (same design family and era)
-        self.same_family = (self.design == mm_design(ref_root)
-                            and self.era == mm_era(ref_root) and "layout" in caps)
         self.has_layout = "layout" in caps
+        shared = None if key is None or reference is not None else (key, self.era)
+        ref_factory = reference or reference_factory(self.era)
+        run = reference_run(ref_factory, width, full, shared, steps)
+        #: compare layout and patch-tier state too (same design family and era)
+        self.same_family = (self.design == run.design and self.era == run.era
+                            and self.has_layout)
+        if self.same_family and not run.record_views():  # cached without them: play it again
+            run = reference_run(ref_factory, width, full, shared, steps, renew=True)
+            run.record_views()
+        self.reference = run
+        self.owns_reference = shared is None
         self.shadow = Shadow()
         #: every step played and the candidate's outcome
         self.history: list[tuple[Action, Outcome]] = []
         #: why the differential oracle stopped, if it did
         self.parted: str | None = None
-        self.states = _observe(self.candidate, width)
-        self.ref_states = _observe(self.reference, width)
-        self.stats_base = {ROOT_MM: dict(_view(root).stats) if self.same_family else {}}
+        self.states = observe_pages(self.candidate.mms, width)
+        self.ref_states = run.start_states
+        self.views: dict[str, VmaView] = {}
+        self.ref_views: dict[str, VmaView] = {}
+        if self.same_family:
+            self.views = observe_views(self.candidate.mms, {}, None)
+            self.ref_views = run.start_views or {}
+        self.stats_base = {ROOT_MM: dict(self.views[ROOT_MM].stats) if self.same_family else {}}
 
     def close(self) -> None:
-        """Close every address space of both runs."""
+        """Close every address space of the candidate (and of the reference, unless shared)."""
         try:
             self.candidate.close()
         finally:
-            self.reference.close()
+            if self.owns_reference:
+                self.reference.close()
 
     def __enter__(self) -> Lockstep:
         return self
@@ -136,6 +151,7 @@ class Lockstep:
     def step(self, step: Action) -> list[Finding]:
         """Play ``step`` on both and check every oracle; the complaints (empty: all is well)."""
         self._widen(span([step]))
+        index = len(self.history)
         before = self.states
         try:
             cuts = self._cuts(step)
@@ -147,35 +163,55 @@ class Lockstep:
         if isinstance(step, Touch):
             findings += touch_findings(step, got, before[step.mm], self.shadow)
         if self.parted is None:
-            want = perform(step, self.reference)
-            if want != got and cuts is not None and cuts[0] != cuts[1]:
+            record = self.reference.play(index, step)
+            if record.outcome != got and cuts is not None and cuts != record.cuts:
                 self.parted = (f"'{step.format()}' gave {got.describe()} here and "
-                               f"{want.describe()} on the reference, whose VMA boundaries "
-                               "differ over its range: no differential checks after it")
+                               f"{record.outcome.describe()} on the reference, whose VMA "
+                               "boundaries differ over its range: no differential checks after it")
             else:
-                findings += outcome_findings(step, got, want)
+                findings += outcome_findings(step, got, record.outcome)
+                self.ref_states = record.states
+                self.ref_views = record.views or {}
         self.shadow.apply(step, got)
+        where = None if self.full else reach(step)
         try:
-            self.states = after = _observe(self.candidate, self.width)
+            self.states = after = observe_pages(self.candidate.mms, self.width)
         except Exception as exc:
             self.history.pop()
             return self._crash(step, got, exc)
-        if self.parted is None:
-            self.ref_states = _observe(self.reference, self.width)
+        if self.same_family:
+            self.views = observe_views(self.candidate.mms, self.views, where)
         reference = self.ref_states if self.parted is None else {}
         for name in before:
-            findings += marker_findings(step, name, before[name], after[name], got.ok,
-                                        reference.get(name))
+            if name == step.mm or before[name] != after[name]:
+                findings += marker_findings(step, name, before[name], after[name], got.ok,
+                                            reference.get(name))
         if isinstance(step, Fork) and step.child in after:
             findings += fork_findings(step, after[step.mm], after[step.child], self.shadow,
                                       reference.get(step.child))
         if self.parted is None:
-            findings += self._differential()
-        findings += self._validate()
+            findings += self._differential(where)
+        findings += self._validate(where)
         return findings
 
+    def settled(self) -> bool:
+        """After the last step of a first pass: do the VMAs and counters of every address space
+        read again equal what the run last read, on both sides, and does every address space
+        validate? Always true for a ``full`` run (it read and validated everything each step)."""
+        if self.full:
+            return True
+        if self.same_family and observe_views(self.candidate.mms, {}, None) != self.views:
+            return False
+        if self._validate(None):
+            return False
+        return self.parted is not None or self.reference.settled()
+
     def _crash(self, step: Action, got: Outcome, exc: Exception) -> list[Finding]:
-        """The implementation raised something that is neither an errno nor a fault."""
+        """The implementation raised something that is neither an errno nor a fault; one that
+        died ends the run, naming the step (nothing is left to compare or shrink)."""
+        if isinstance(exc, ImplementationDied):
+            raise ImplementationDied(f"{type(exc).__name__}: {exc}; at step "
+                                     f"{len(self.history) + 1}: {step.format()}") from exc
         self.history.append((step, got))
         return [Finding("crash", f"'{step.format()}' raised {type(exc).__name__}: {exc}")]
 
@@ -184,34 +220,28 @@ class Lockstep:
         if width > self.width:
             pad = "." * (width - self.width)
             self.states = {name: states + pad for name, states in self.states.items()}
+            self.reference.widen(width)
             self.ref_states = {name: states + pad for name, states in self.ref_states.items()}
             self.width = width
 
-    def _cuts(self, step: Action) -> tuple[list[int], list[int]] | None:
-        """For an mremap: the VMA boundaries inside its old range on the candidate and on the
-        reference, before it runs (where an mremap's success depends on the design)."""
+    def _cuts(self, step: Action) -> tuple[int, ...] | None:
+        """For an mremap: the VMA boundaries inside its old range on the candidate before it
+        runs (where an mremap's success depends on the design; the reference's are recorded)."""
         if not isinstance(step, Mremap) or self.parted is not None or not self.has_layout:
             return None
-        first, end = page_addr(step.first), page_addr(step.first + step.count)
+        return mremap_cuts(self.candidate, step)
 
-        def cuts(space: Space) -> list[int]:
-            mm = space.mms.get(step.mm)
-            vmas = mm.vmas() if mm is not None else []
-            return [edge for v in vmas for edge in (v.start, v.end) if first < edge < end]
-
-        return cuts(self.candidate), cuts(self.reference)
-
-    def _differential(self) -> list[Finding]:
+    def _differential(self, where: Reach) -> list[Finding]:
         findings: list[Finding] = []
         if set(self.states) != set(self.ref_states):
             return findings  # a fork failed on one side only: its outcome finding says so
         for name, states in self.states.items():
             findings += page_findings(name, states, self.ref_states[name], self._exact(name))
         if self.same_family:
-            for name, mm in self.candidate.mms.items():
-                ref_mm = self.reference.mms[name]
-                findings += vma_findings(name, _view(mm), _view(ref_mm),
-                                         self.stats_base.get(name, {}))
+            for name in self.candidate.mms:
+                if covers(where, name):
+                    findings += vma_findings(name, self.views[name], self.ref_views[name],
+                                             self.stats_base.get(name, {}))
         return findings
 
     def _exact(self, name: str) -> frozenset[int] | None:
@@ -224,16 +254,16 @@ class Lockstep:
         pages = self.shadow.mms[name].pages
         return frozenset(p for p, entry in pages.items() if entry.obj is None)
 
-    def _validate(self) -> list[Finding]:
+    def _validate(self, where: Reach) -> list[Finding]:
         for name, mm in self.candidate.mms.items():
             validate = getattr(mm, "validate", None)
-            if not callable(validate):
+            if not covers(where, name) or not callable(validate):
                 continue
             try:
                 validate()
             except Exception as exc:
-                where = "" if name == ROOT_MM else f" of {name!r}"
-                return [Finding("validate", f"validate(){where} failed: "
+                label = "" if name == ROOT_MM else f" of {name!r}"
+                return [Finding("validate", f"validate(){label} failed: "
                                             f"{type(exc).__name__}: {exc}")]
         return []
 
@@ -243,12 +273,31 @@ def span(steps: Sequence[Action]) -> int:
     return max([1, *(end for step in steps for _, end in step.page_ranges())])
 
 
-def first_failure(steps: Sequence[Action], factory: Callable[[], MM],
-                  reference: Callable[[], MM] | None = None) -> StepFailure | None:
-    """Play ``steps`` in lockstep; the first step an oracle complains about, or None."""
-    with Lockstep(factory, span(steps), reference) as run:
+def _play(steps: Sequence[Action], factory: Callable[[], MM],
+          reference: Callable[[], MM] | None, full: bool,
+          key: str | None) -> tuple[StepFailure | None, bool]:
+    """Play ``steps`` in one lockstep run: its first failure, and whether it settled."""
+    with Lockstep(factory, span(steps), reference, full=full, key=key, steps=steps) as run:
         for index, step in enumerate(steps):
             findings = run.step(step)
             if findings:
-                return StepFailure(index, tuple(findings), tuple(run.history), run.parted or "")
-    return None
+                return StepFailure(index, tuple(findings), tuple(run.history),
+                                   run.parted or ""), False
+        return None, run.settled()
+
+
+def first_failure(steps: Sequence[Action], factory: Callable[[], MM],
+                  reference: Callable[[], MM] | None = None, *, key: str | None = None,
+                  quick: bool = True) -> StepFailure | None:
+    """Play ``steps`` in lockstep; the first step an oracle complains about, or None.
+
+    With ``quick`` a first pass observes and validates only what each step can reach
+    (sharing the reference's run under ``key``, a case id); when it finds a failure or does
+    not settle, the sequence is played again observing and validating everything after every
+    step, and that run's answer is the answer. Without ``quick`` only the full run is made.
+    """
+    if quick:
+        failure, settled = _play(steps, factory, reference, False, key)
+        if failure is None and settled:
+            return None
+    return _play(steps, factory, reference, True, None)[0]

@@ -48,6 +48,7 @@ from pytest_anonvma.generate.shadow import Shadow
 from pytest_anonvma.layout import layout_of
 
 __all__ = [
+    "FINDING_KINDS",
     "Finding",
     "VmaView",
     "fork_findings",
@@ -61,6 +62,18 @@ __all__ = [
 ]
 
 GUARD = "G"
+
+#: the stable short name of every kind of complaint (``Finding.kind``; expected-failure entries
+#: name one with ``finding=``); a Finding without one is named after its oracle
+FINDING_KINDS = (
+    "guard-marker-vanished", "guard-marker-appeared", "guard-markers-changed",
+    "fork-lost-guard-marker", "fork-extra-guard-marker", "fork-guard-markers-differ",
+    "guard-marker-did-not-fault", "unmapped-did-not-fault", "read-wrong-value",
+    "outcome-differs", "page-states-differ", "layout-differs", "prot-differs",
+    "vma-flag-differs", "pgoff-differs", "anon-vma-differs", "anon-vma-flags-differs",
+    "maybe-has-pagetables-differs", "anon-vma-sharing-differs", "stats-differ",
+    "crash", "validate",
+)
 
 
 @dataclass(frozen=True)
@@ -76,6 +89,8 @@ class Finding:
     expectations: tuple[Expectation, ...] = ()
     expected: Outcome | None = None
     tier: str = "guard"
+    #: a stable short name of the complaint, one of :data:`FINDING_KINDS` ('': the oracle's)
+    kind: str = ""
 
 
 def guard_pages(states: str) -> frozenset[int]:
@@ -164,7 +179,9 @@ def marker_findings(step: Action, mm: str, before: str, after: str, ok: bool,
         parts.append(f"guard marker(s) appeared at page(s) {_list(extra)}")
     why = "which may not do that" if step.mm == mm else "which ran on another address space"
     message = f"{' and '.join(parts)}{_where(mm)} after '{step.format()}', {why}"
-    return [Finding("invariant", message, _pages_steps(mm, wanted))]
+    kind = ("guard-markers-changed" if missing and extra
+            else "guard-marker-vanished" if missing else "guard-marker-appeared")
+    return [Finding("invariant", message, _pages_steps(mm, wanted), kind=kind)]
 
 
 def fork_findings(step: Fork, parent_states: str, child_states: str, shadow: Shadow,
@@ -190,7 +207,9 @@ def fork_findings(step: Fork, parent_states: str, child_states: str, shadow: Sha
         parts.append(f"has guard marker(s) the parent's VMA does not pass on at page(s) "
                      f"{_list(gained)}")
     message = f"fork child {step.child!r} {' and '.join(parts)}"
-    return [Finding("invariant", message, _pages_steps(step.child, wanted))]
+    kind = ("fork-guard-markers-differ" if lost and gained
+            else "fork-lost-guard-marker" if lost else "fork-extra-guard-marker")
+    return [Finding("invariant", message, _pages_steps(step.child, wanted), kind=kind)]
 
 
 def touch_findings(step: Touch, outcome: Outcome, before: str, shadow: Shadow) -> list[Finding]:
@@ -202,18 +221,20 @@ def touch_findings(step: Touch, outcome: Outcome, before: str, shadow: Shadow) -
         if before[page] == GUARD:
             return [Finding("invariant", f"{step.keyword} of page {page}{where} did not fault "
                                          "though the page held a guard marker",
-                            expected=Outcome("SIGSEGV", page=page))]
+                            expected=Outcome("SIGSEGV", page=page),
+                            kind="guard-marker-did-not-fault")]
         if shadow.known_unmapped(step.mm, page):
             return [Finding("invariant", f"{step.keyword} of page {page}{where} did not fault "
                                          "though nothing is mapped there",
-                            expected=Outcome("SIGSEGV", page=page))]
+                            expected=Outcome("SIGSEGV", page=page),
+                            kind="unmapped-did-not-fault")]
     if outcome.value is not None:
         want = shadow.expected_value(step.mm, step.first)
         if want is not None and want != outcome.value:
             return [Finding("invariant", f"read of page {step.first}{where} returned "
                                          f"{outcome.value:#x}, but {want:#x} was last stored "
                                          "there (copy-on-write / shared data)",
-                            expected=Outcome(value=want))]
+                            expected=Outcome(value=want), kind="read-wrong-value")]
     return []
 
 
@@ -222,7 +243,8 @@ def outcome_findings(step: Action, got: Outcome, want: Outcome) -> list[Finding]
     if got == want:
         return []
     return [Finding("differential", f"'{step.format()}' gave {got.describe()}; the reference "
-                                    f"gave {want.describe()}", expected=want)]
+                                    f"gave {want.describe()}", expected=want,
+                    kind="outcome-differs")]
 
 
 def page_findings(mm: str, got: str, want: str, exact: Collection[int] | None) -> list[Finding]:
@@ -230,13 +252,15 @@ def page_findings(mm: str, got: str, want: str, exact: Collection[int] | None) -
     (every page if None), elsewhere only guard or not. Whether a page is present is not the same
     across designs in a fork child (copying page tables is the design's choice), nor across
     kernels for file pages (fault-around maps cached neighbours of a read fault)."""
+    if got == want:
+        return []
     bad = [p for p, (g, w) in enumerate(zip(got, want, strict=True))
            if (g != w if exact is None or p in exact else (g == GUARD) != (w == GUARD))]
     if not bad:
         return []
     detail = ", ".join(f"page {p} is {got[p]} (reference {want[p]})" for p in bad)
     return [Finding("differential", f"page states{_where(mm)} differ: {detail}",
-                    _pages_steps(mm, {p: want[p] for p in bad}))]
+                    _pages_steps(mm, {p: want[p] for p in bad}), kind="page-states-differ")]
 
 
 # -- layout and patch-tier state --------------------------------------------------------------
@@ -273,16 +297,19 @@ def _field_findings(mm: str, page: int, got: VMAInfo, want: VMAInfo) -> list[Fin
     if got.prot != want.prot:
         out.append(Finding("differential", f"VMA at page {page}{where}: prot "
                            f"{format_prot(got.prot)}, reference {format_prot(want.prot)}",
-                           (VmaField(page, "prot", format_prot(want.prot), mm=mm),), tier="layout"))
+                           (VmaField(page, "prot", format_prot(want.prot), mm=mm),), tier="layout",
+                           kind="prot-differs"))
     for flag in sorted(got.flags ^ want.flags):
         has = flag in want.flags
         out.append(Finding("differential", f"VMA at page {page}{where}: {flag} "
                            f"{'missing' if has else 'set'} (reference {'has' if has else 'lacks'}"
-                           " it)", (VmaFlag(page, flag, has, mm=mm),), tier="layout"))
+                           " it)", (VmaFlag(page, flag, has, mm=mm),), tier="layout",
+                           kind="vma-flag-differs"))
     if got.file is not None and got.pgoff != want.pgoff:
         out.append(Finding("differential", f"VMA at page {page}{where}: pgoff {got.pgoff}, "
                            f"reference {want.pgoff}",
-                           (VmaField(page, "pgoff", str(want.pgoff), mm=mm),), tier="layout"))
+                           (VmaField(page, "pgoff", str(want.pgoff), mm=mm),), tier="layout",
+                           kind="pgoff-differs"))
     patch = {
         "anon_vma": ("none" if got.anon_vma is None else "set",
                      "none" if want.anon_vma is None else "set"),
@@ -294,7 +321,7 @@ def _field_findings(mm: str, page: int, got: VMAInfo, want: VMAInfo) -> list[Fin
         if g != w:
             out.append(Finding("differential", f"VMA at page {page}{where}: {name} = {g}, "
                                f"reference {w}", (VmaField(page, name, w, mm=mm),),
-                               tier="patch"))
+                               tier="patch", kind=f"{name.replace('_', '-')}-differs"))
     return out
 
 
@@ -302,13 +329,15 @@ def vma_findings(mm: str, got: VmaView, want: VmaView,
                  stats_base: Mapping[str, int]) -> list[Finding]:
     """Layout (boundaries, prot, flags, file pgoff) and patch-tier state (anon_vma set, its
     flags, maybe_has_pagetables, sharing, counters) must be the reference's."""
+    if got == want:
+        return []
     extents = [(v.start, v.end) for v in got.vmas]
     if extents != [(v.start, v.end) for v in want.vmas]:
         diagram = layout_of(list(want.vmas), ARENA_BASE, ARENA_PAGES).diagram()
         actual = layout_of(list(got.vmas), ARENA_BASE, ARENA_PAGES).diagram()
         return [Finding("differential", f"VMA layout{_where(mm)} is {actual!r}, the "
                         f"reference's is {diagram!r}", (LayoutIs(diagram, mm=mm),),
-                        tier="layout")]
+                        tier="layout", kind="layout-differs")]
     out: list[Finding] = []
     for g, w in zip(got.vmas, want.vmas, strict=True):
         out += _field_findings(mm, want.first_page(w), g, w)
@@ -322,13 +351,14 @@ def vma_findings(mm: str, got: VmaView, want: VmaView,
         verb = "should share one anon_vma" if same else "should not share an anon_vma"
         out.append(Finding("differential", f"VMAs at pages {other_page} and {page}{_where(mm)} "
                            f"{verb} (as on the reference)",
-                           (VmaSameAnonVma(page, other_page, same, mm=mm),), tier="patch"))
+                           (VmaSameAnonVma(page, other_page, same, mm=mm),), tier="patch",
+                           kind="anon-vma-sharing-differs"))
     for key in sorted(set(want.stats) & set(got.stats)):
         if got.stats[key] != want.stats[key]:
             delta = want.stats[key] - stats_base.get(key, 0)
             out.append(Finding("differential", f"stats{_where(mm)}: {key} = {got.stats[key]}, "
                                f"reference {want.stats[key]}",
-                               (Stats(key, delta, mm=mm),), tier="patch"))
+                               (Stats(key, delta, mm=mm),), tier="patch", kind="stats-differ"))
     return out
 
 

@@ -1,25 +1,22 @@
 """Playing one action step on an address space and reporting what happened (its :class:`Outcome`).
 
 The curated-case runner compares each action with the outcome its case file states; generated
-steps carry no outcome, so here the outcome is recorded instead, for the oracles to compare. The
-system-call arguments come from :func:`pytest_anonvma.cases.runner.syscall_args`, shared with the
-runner.
+steps carry no outcome, so here the outcome is recorded instead, for the oracles to compare. Both
+make the MM calls the step itself lists (:meth:`~pytest_anonvma.cases.steps.Action.calls`) and
+keep what they create in a :class:`~pytest_anonvma.cases.space.Space`.
 """
 
 from __future__ import annotations
 
 import errno
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-from pytest_anonvma.cases.arena import page_addr
-from pytest_anonvma.cases.runner import syscall_args
-from pytest_anonvma.cases.steps import Action, Fork, Memfd, Mmap, RangeAction, Read, Touch, Write
-from pytest_anonvma.constants import PAGE_SIZE
-from pytest_anonvma.contract import MM, MemoryFault
+from pytest_anonvma.cases.space import Space
+from pytest_anonvma.cases.steps import Action, Read
+from pytest_anonvma.conformity import checked
+from pytest_anonvma.contract import MemoryFault
 
-__all__ = ["OK", "Outcome", "Space", "perform"]
+__all__ = ["OK", "Outcome", "perform"]
 
 #: the outcome of an action that succeeded without a value
 OK = "ok"
@@ -51,61 +48,30 @@ class Outcome:
         return f"-> {self.result}"
 
 
-@dataclass
-class Space:
-    """The address spaces of one run by name (``parent`` first, then fork children), the
-    factory that made the parent, and the run's memfds by name."""
-
-    factory: Callable[[], MM]
-    mms: dict[str, MM] = field(default_factory=dict)
-    files: dict[str, Any] = field(default_factory=dict)
-
-    def close(self) -> None:
-        """Close every address space, children first."""
-        for name in reversed(list(self.mms)):
-            self.mms.pop(name).close()
-
-
 def _errno_name(exc: OSError) -> str:
     return errno.errorcode.get(exc.errno or 0, f"errno {exc.errno}")
 
 
-def _touch(step: Touch, mm: MM) -> Outcome:
-    value = None
-    for page in range(step.first, step.last + 1):
-        try:
-            if isinstance(step, Write):
-                mm.write(page_addr(page), step.value)
-            else:
-                value = mm.read(page_addr(page))
-        except MemoryFault as fault:
-            return Outcome(fault.signal_name, page=page)
-    return Outcome(value=value) if isinstance(step, Read) and step.first == step.last else Outcome()
-
-
 def perform(step: Action, space: Space) -> Outcome:
-    """Run ``step`` on its address space in ``space``; an ``OSError`` becomes its errno name, a
-    fault its signal name. A ``memfd`` step creates the named file; an ``mmap`` of a file not
-    created yet is a ``ValueError`` (a malformed sequence, not an outcome)."""
+    """Run ``step`` on its address space in ``space`` (the MM calls of
+    :meth:`~pytest_anonvma.cases.steps.Action.calls`); an ``OSError`` becomes its errno name, a
+    fault its signal name (a touch of several pages stops at the first). A ``fork`` keeps the
+    child and a ``memfd`` the file in ``space``; an ``mmap`` of a file not created yet is a
+    ``ValueError`` (a malformed sequence, not an outcome)."""
     mm = space.mms[step.mm]
+    missing = sorted(step.memfds() - space.files.keys())
+    if missing:
+        raise ValueError(f"'{step.format()}' maps memfd {missing[0]!r} before a 'memfd' step "
+                         "creates it")
+    result = None
     try:
-        if isinstance(step, Touch):
-            return _touch(step, mm)
-        if isinstance(step, Fork):
-            space.mms[step.child] = mm.fork()
-        elif isinstance(step, Memfd):
-            space.files[step.name] = mm.memfd(step.name, step.pages * PAGE_SIZE)
-        elif isinstance(step, Mmap):
-            if step.file and step.file not in space.files:
-                raise ValueError(f"'{step.format()}' maps memfd {step.file!r} before a 'memfd' "
-                                 "step creates it")
-            method, args = syscall_args(step, space.files.get(step.file or ""))
-            getattr(mm, method)(*args)
-        elif isinstance(step, RangeAction):
-            method, args = syscall_args(step)
-            getattr(mm, method)(*args)
-        else:
-            raise ValueError(f"cannot perform {step.format()!r}")
+        calls = step.calls(space.files)
+        for call in calls:
+            try:
+                result = checked(mm, call.method, call.on(mm))
+            except MemoryFault as fault:
+                return Outcome(fault.signal_name, page=call.page)
+            space.keep(call, result)
     except OSError as exc:
         return Outcome(_errno_name(exc))
-    return Outcome()
+    return Outcome(value=result) if isinstance(step, Read) and len(calls) == 1 else Outcome()

@@ -6,12 +6,17 @@
 * ``anonvma-deep``: many more and longer programs, for a long search
   (``--hypothesis-profile=anonvma-deep``).
 
-Both set no deadline (an implementation may be a slow live process) and report one bug.
+Both set no deadline (an implementation may be a slow live process), report one bug and print
+hypothesis's ``@reproduce_failure`` line for it. ``--anonvma-explore-db=DIR`` adds an example
+database in ``DIR`` (:func:`explorer_settings`): a failure found once is replayed first next time.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis.database import DirectoryBasedExampleDatabase
 
 from pytest_anonvma.options import DEFAULT_EXAMPLES
 
@@ -34,7 +39,6 @@ CI_STEPS, DEEP_STEPS = 10, 60
 DEEP_EXAMPLES = 2000
 
 
-
 def _register(name: str, derandomize: bool, steps: int, examples: int) -> None:
     settings.register_profile(
         name,
@@ -44,7 +48,7 @@ def _register(name: str, derandomize: bool, steps: int, examples: int) -> None:
         stateful_step_count=steps,
         deadline=None,
         database=None,
-        print_blob=False,
+        print_blob=True,
         report_multiple_bugs=False,
         phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -57,9 +61,20 @@ def register_profiles() -> None:
     _register(DEEP_PROFILE, derandomize=False, steps=DEEP_STEPS, examples=DEEP_EXAMPLES)
 
 
-def explorer_settings(profile: str | None, examples: int | None) -> settings:
+def explorer_settings(profile: str | None, examples: int | None,
+                      database: Path | None = None) -> settings:
     """The settings of one exploration: ``profile`` (one of :data:`PROFILES`; the CI profile
-    for anything else), with ``max_examples = examples`` when given."""
+    for anything else), with ``max_examples = examples`` when given, and an example database
+    in the folder ``database`` when given.
+
+    A database needs ``derandomize`` off (hypothesis refuses both); the exploration stays
+    reproducible because the explorer seeds each run itself.
+    """
     register_profiles()
     base = settings.get_profile(profile if profile in PROFILES else CI_PROFILE)
-    return settings(base, max_examples=examples) if examples is not None else base
+    if examples is not None:
+        base = settings(base, max_examples=examples)
+    if database is not None:
+        base = settings(base, derandomize=False,
+                        database=DirectoryBasedExampleDatabase(database))
+    return base

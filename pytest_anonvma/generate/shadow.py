@@ -2,7 +2,7 @@
 
 It knows nothing of VMAs, anon_vmas or designs. Per address space and arena page it keeps what
 a reader must see, written from the kernel's documented semantics (``madvise(2)``,
-``mremap(2)``, ``fork(2)``, spec section 2):
+``mremap(2)``, ``fork(2)``, docs/spec.md §2):
 
 * whether the page is mapped, and by what: private anonymous memory, or a page of a shared object
   (a memfd page, or the object behind one ``MAP_SHARED|MAP_ANONYMOUS`` mapping) mapped shared or
@@ -22,8 +22,9 @@ implementation's own observations (:mod:`pytest_anonvma.generate.oracles`).
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from pytest_anonvma.cases.steps import (
     ROOT_MM,
@@ -170,27 +171,25 @@ class Shadow:
     # -- advancing -----------------------------------------------------------------------------
 
     def apply(self, step: Action, outcome: Outcome) -> None:
-        """Advance over ``step``, which the implementation reports as ``outcome``."""
-        mm = self.mms[step.mm]
-        if isinstance(step, Mmap):
-            self._mmap(mm, step, outcome)
-        elif isinstance(step, Munmap):
-            pages = range(step.first, step.first + step.count)
-            mm.unmap(pages) if outcome.ok else mm.forget(pages)
-        elif isinstance(step, Madvise):
-            self._madvise(mm, step, outcome)
-        elif isinstance(step, Mlock) and step.keyword == "mlock":
-            # populating a private file page may copy it (writable VMAs): stop claiming its data
-            for page in mm.mapped(range(step.first, step.first + step.count)):
-                if page.obj is not None and not page.shared and page.data is None:
-                    page.data_known = False
-        elif isinstance(step, Mremap):
-            self._mremap(mm, step, outcome)
-        elif isinstance(step, Write):
-            self._write(mm, step, outcome)
-        elif isinstance(step, Fork) and outcome.ok:
-            self.mms[step.child] = self._fork(mm)
-        # mprotect, munlock, reads, memfd: nothing a reader sees changes
+        """Advance over ``step``, which the implementation reports as ``outcome``. Steps a
+        reader sees no change from (mprotect, munlock, reads, memfd) leave the shadow alone."""
+        advance = _ADVANCE.get(type(step))
+        if advance is not None:
+            advance(self, self.mms[step.mm], step, outcome)
+
+    def _munmap(self, mm: ShadowMM, step: Munmap, outcome: Outcome) -> None:
+        pages = range(step.first, step.first + step.count)
+        mm.unmap(pages) if outcome.ok else mm.forget(pages)
+
+    def _mlock(self, mm: ShadowMM, step: Mlock, outcome: Outcome) -> None:
+        # populating a private file page may copy it (writable VMAs): stop claiming its data
+        for page in mm.mapped(range(step.first, step.first + step.count)):
+            if page.obj is not None and not page.shared and page.data is None:
+                page.data_known = False
+
+    def _forked(self, mm: ShadowMM, step: Fork, outcome: Outcome) -> None:
+        if outcome.ok:
+            self.mms[step.child] = self._child(mm)
 
     def _mmap(self, mm: ShadowMM, step: Mmap, outcome: Outcome) -> None:
         pages = range(step.first, step.first + step.count)
@@ -281,7 +280,7 @@ class Shadow:
                 self.objects_lost = True  # it may have been a shared page of some object
 
     @staticmethod
-    def _fork(parent: ShadowMM) -> ShadowMM:
+    def _child(parent: ShadowMM) -> ShadowMM:
         child = ShadowMM(murky=set(parent.murky))
         for page, entry in parent.pages.items():
             disposition = entry.fork_disposition()
@@ -293,3 +292,14 @@ class Shadow:
                 child.pages[page] = copy.copy(entry)
         return child
 
+
+#: how the shadow advances over each kind of action that changes what a reader sees
+_ADVANCE: dict[type[Action], Callable[[Shadow, ShadowMM, Any, Outcome], None]] = {
+    Mmap: Shadow._mmap,
+    Munmap: Shadow._munmap,
+    Madvise: Shadow._madvise,
+    Mlock: Shadow._mlock,
+    Mremap: Shadow._mremap,
+    Write: Shadow._write,
+    Fork: Shadow._forked,
+}

@@ -1,13 +1,15 @@
-"""pytest plugin of the harness port: the ``vma_harness`` fixture and the harness summary line.
+"""pytest plugin of the harness port: the ``vma_harness`` and ``harness_tree`` fixtures and the
+harness summary line.
 
 Registered by the ``anonvma`` plugin. A test asks for ``vma_harness`` to get the
-:class:`~pytest_anonvma.internals.VMAInternals` of a fresh MM of the implementation under test
-(the plugin's ``anonvma_impl`` fixture). Tests carrying ``anonvma_era(era)`` get the era in their
-id and are skipped, naming both eras, for an implementation of another era; implementations
-without the ``internals`` capability are skipped. With ``--anonvma-harness-summary`` the run
-ends, like the C harness, with ``N tests run, M passed, K failed.`` over the harness tests.
-Importing it registers the bundled suite's shared scenarios (``harness_common``) for pytest's
-assert rewriting, as their tests' own modules are.
+:class:`~pytest_anonvma.harness.protocol.VMAInternals` of a fresh MM of the implementation under
+test (the plugin's ``anonvma_impl`` fixture). A test carrying ``anonvma_era(*eras)`` runs once
+per era, the era in its id after the implementation (``test_simple_merge[reference-2025-03]``),
+unless it parametrizes ``harness_era`` itself (to pair an era with other parameters); it is
+skipped, naming both eras, for an implementation of another era. ``harness_tree`` is the ported
+kernel tree of the test's era. Implementations without the ``internals`` capability are skipped.
+With ``--anonvma-harness-summary`` the run ends, like the C harness, with
+``N tests run, M passed, K failed.`` over the harness tests.
 """
 
 from __future__ import annotations
@@ -18,28 +20,36 @@ from typing import Any
 
 import pytest
 
-from pytest_anonvma.internals import VMAInternals
+from pytest_anonvma.harness.protocol import VMAInternals
+from pytest_anonvma.harness.trees import TREES, Tree
+from pytest_anonvma.options import SETTINGS_KEY
 
-__all__ = ["harness_era", "vma_harness"]
+__all__ = ["harness_era", "harness_tree", "vma_harness"]
 
 #: the capability an implementation needs for the harness port
 CAPABILITY = "internals"
 #: module names of the harness port
 MODULE_PREFIX = "test_harness"
-#: the bundled suite's module of scenarios both eras run: no test module, so pytest rewrites its
-#: asserts (explaining a failure, with layout pictures) only when told to
-SCENARIOS_MODULE = "pytest_anonvma.conformance.harness_common"
 
-pytest.register_assert_rewrite(SCENARIOS_MODULE)
+
+def _parametrizes(metafunc: pytest.Metafunc, name: str) -> bool:
+    """Does the test's own ``parametrize`` marker give ``name``?"""
+    for marker in metafunc.definition.iter_markers("parametrize"):
+        names = marker.args[0] if marker.args else marker.kwargs.get("argnames", ())
+        if isinstance(names, str):
+            names = names.split(",")
+        if name in (str(n).strip() for n in names):
+            return True
+    return False
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Put the era of the test's ``anonvma_era`` marker into the ids of harness tests."""
-    if "harness_era" not in metafunc.fixturenames:
+    """Run harness tests once per era of their ``anonvma_era`` marker, the era in the id."""
+    if "harness_era" not in metafunc.fixturenames or _parametrizes(metafunc, "harness_era"):
         return
     marker = metafunc.definition.get_closest_marker("anonvma_era")
-    eras = [str(era) for era in marker.args] if marker is not None and marker.args else []
-    if len(eras) == 1:
+    eras = [str(era) for era in marker.args] if marker is not None else []
+    if eras:
         metafunc.parametrize("harness_era", eras, ids=eras, indirect=True)
 
 
@@ -48,6 +58,15 @@ def harness_era(request: pytest.FixtureRequest) -> str | None:
     """The kernel era the harness test was ported from (None if it has no ``anonvma_era``)."""
     param = getattr(request, "param", None)
     return str(param) if param is not None else None
+
+
+@pytest.fixture
+def harness_tree(harness_era: str | None) -> Tree:
+    """The ported kernel tree of the test's era (:data:`~pytest_anonvma.harness.trees.TREES`)."""
+    if harness_era not in TREES:
+        known = ", ".join(TREES)
+        pytest.fail(f"harness_tree: the test's era {harness_era!r} is not a ported tree ({known})")
+    return TREES[harness_era]
 
 
 @pytest.fixture
@@ -104,7 +123,8 @@ def harness_counts(stats: dict[str, list[Any]]) -> tuple[int, int, int]:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     """``N tests run, M passed, K failed.`` for the harness tests, on request."""
-    if not config.getoption("anonvma_harness_summary", default=False):
+    settings = config.stash.get(SETTINGS_KEY, None)
+    if settings is None or not settings.harness_summary:
         return
     if hasattr(config, "workerinput"):  # xdist worker: the controller reports
         return

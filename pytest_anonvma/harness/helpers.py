@@ -1,5 +1,6 @@
 """The harness's helpers (``tools/testing/vma``: vma.c @6ab2d9c7, shared.c and tests/merge.c of
-the latest tree) under their kernel names, over any :class:`~pytest_anonvma.internals.VMAInternals`.
+the latest tree) under their kernel names, over any
+:class:`~pytest_anonvma.harness.protocol.VMAInternals`.
 
 Each takes the internals object ``h`` first, where the C helpers use globals (the mm, the dummy
 anon_vma, ``fail_prealloc``). Where a C helper asserts, the Python one asserts the same.
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pytest_anonvma.internals import VMAInternals
+from pytest_anonvma.harness.protocol import VMAInternals
 from pytest_anonvma.layout import Layout, layout_of
 
 __all__ = [

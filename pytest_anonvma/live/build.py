@@ -9,15 +9,24 @@ C binary also keeps the sandbox's own address space to a handful of loader-made 
 The compiler is ``$CC`` (default ``cc``). Binaries are cached under ``$PYTEST_ANONVMA_CACHE``,
 else ``$XDG_CACHE_HOME/pytest-anonvma``, else ``~/.cache/pytest-anonvma``, keyed by a hash of the
 sources and the compiler, and written atomically (safe under pytest-xdist).
+
+A cached binary is executed only if nobody else could have written it or can still replace it:
+the file is a regular file owned by us and not writable by group or others, and the folder and
+every folder above it belong to us or root and are not writable by group or others, unless
+sticky (like ``/tmp``: others may add names there, but not rename or remove ours, and a name they
+took first fails the owner check). Otherwise the sandbox is built in a private folder (mode
+0700, made by :func:`tempfile.mkdtemp`, removed at exit) and that copy is used for the process.
 """
 
 from __future__ import annotations
 
+import atexit
 import functools
 import hashlib
 import os
 import shlex
 import shutil
+import stat
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -105,18 +114,45 @@ def _compiler_identity(cc: list[str]) -> str:
     return shlex.join(cc) + "\n" + proc.stdout
 
 
-@functools.cache
-def sandbox_binary() -> Path:
-    """The path of the compiled sandbox, building it on first use (static if libc.a exists)."""
-    cc = c_compiler()
-    if cc is None:
-        raise BuildError("no C compiler found (set CC or install cc)")
-    source = _sandbox_source()
-    key = hashlib.sha256((source + _compiler_identity(cc)).encode()).hexdigest()[:16]
-    target = cache_dir() / f"sandbox-{key}"
-    if target.exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
+def _safe_folder(folder: Path) -> bool:
+    """Can only we (or root) change what ``folder`` and every folder above it hold?"""
+    for path in (folder, *folder.parents):
+        st = os.stat(path)
+        if st.st_uid not in (os.geteuid(), 0) or not stat.S_ISDIR(st.st_mode):
+            return False
+        if st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
+            return False
+    return True
+
+
+def _safe_binary(path: Path) -> bool:
+    """Is ``path`` a regular file of ours that neither group nor others may write?"""
+    st = os.lstat(path)
+    return stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o022
+
+
+def _cache_folder() -> Path | None:
+    """The cache folder resolved, or None if it is not safe; the folders it needs are made
+    0700 (as the XDG spec asks of cache folders), so that a umask of 002 does not spoil them."""
+    try:
+        folder = cache_dir().absolute()
+        for missing in reversed([p for p in (folder, *folder.parents) if not p.exists()]):
+            missing.mkdir(mode=0o700, exist_ok=True)
+        folder = folder.resolve(strict=True)
+        return folder if _safe_folder(folder) else None
+    except OSError:
+        return None
+
+
+def _private_folder() -> Path:
+    """A new folder only we can use (mode 0700), removed at interpreter exit."""
+    folder = tempfile.mkdtemp(prefix="pytest-anonvma-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return Path(folder)
+
+
+def _build_sandbox(source: str, target: Path) -> None:
+    """Compile the sandbox into ``target`` atomically (a temporary name, then a rename)."""
     fd, tmp_name = tempfile.mkstemp(prefix=".sandbox-", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -125,7 +161,36 @@ def sandbox_binary() -> Path:
             compile_c(source, tmp, extra_flags=("-static",))
         except BuildError:
             compile_c(source, tmp)
+        os.chmod(tmp, 0o755)  # the linker's mode follows the umask: maybe group-writable
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@functools.cache
+def sandbox_binary() -> Path:
+    """The path of the compiled sandbox, building it on first use (static if libc.a exists).
+
+    A cached copy that someone else could have written is never used (see the module's text).
+    """
+    cc = c_compiler()
+    if cc is None:
+        raise BuildError("no C compiler found (set CC or install cc)")
+    source = _sandbox_source()
+    key = hashlib.sha256((source + _compiler_identity(cc)).encode()).hexdigest()[:16]
+    name = f"sandbox-{key}"
+    folder = _cache_folder()
+    if folder is not None:
+        target = folder / name
+        try:
+            if _safe_binary(target):
+                return target
+        except FileNotFoundError:
+            try:
+                _build_sandbox(source, target)
+                return target
+            except OSError:  # a folder we may not write (a root-owned one, read-only...)
+                pass
+    target = _private_folder() / name
+    _build_sandbox(source, target)
     return target

@@ -61,7 +61,7 @@ __all__ = ["KERNEL_DESIGN", "KERNEL_ERA", "add_export_c_command", "export_c", "w
 
 #: the design and era the running kernel carries (6.18: the sticky VM_MAYBE_GUARD flag)
 KERNEL_DESIGN = "maybe-guard"
-KERNEL_ERA = "6.18"
+KERNEL_ERA = C.ERA_6_18
 
 _MNEMONIC = {name: mnemonic for mnemonic, name in SMAPS_FLAGS.items()}
 _ADVICE_NAMES = {value: f"MADV_{name.upper()}" for name, value in ADVICE.items()}
@@ -177,11 +177,9 @@ def _render_memfd(prog: _Program, step: Memfd) -> list[str]:
     )
 
 
-def _render_simple(function: str) -> Callable[[_Program, RangeAction], list[str]]:
-    def render(prog: _Program, step: RangeAction) -> list[str]:
-        return prog.call(step, f"{function}({', '.join(_range(step))})")
-
-    return render
+def _render_range(prog: _Program, step: RangeAction) -> list[str]:
+    """``KEYWORD(addr, length)``: the system call named like the step."""
+    return prog.call(step, f"{step.keyword}({', '.join(_range(step))})")
 
 
 def _render_mprotect(prog: _Program, step: Mprotect) -> list[str]:
@@ -257,9 +255,9 @@ def _render_vma_field(prog: _Program, step: VmaField) -> list[str]:
 _RENDERERS: dict[type[Step], Callable[[_Program, Any], list[str]]] = {
     Mmap: _render_mmap,
     Memfd: _render_memfd,
-    Munmap: _render_simple("munmap"),
-    Mlock: _render_simple("mlock"),
-    Munlock: _render_simple("munlock"),
+    Munmap: _render_range,
+    Mlock: _render_range,
+    Munlock: _render_range,
     Mprotect: _render_mprotect,
     Madvise: _render_madvise,
     Mremap: _render_mremap,

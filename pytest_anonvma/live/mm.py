@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_anonvma.cases.arena import ARENA_BASE, ARENA_PAGES
-from pytest_anonvma.constants import PAGE_SIZE
+from pytest_anonvma.constants import ERA_6_18, ERA_2025_03, PAGE_SIZE
 from pytest_anonvma.contract import BusError, MemoryFault, PageState, SegmentationFault, VMAInfo
 from pytest_anonvma.live.probe import kernel_features
 from pytest_anonvma.live.process import Sandbox, SandboxError
@@ -103,11 +103,11 @@ class LiveMM:
     def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
         features = kernel_features()
         if features.maybe_guard_flag:
-            self.design, self.era = "maybe-guard", "6.18"
+            self.design, self.era = "maybe-guard", ERA_6_18
             self.capabilities = KERNEL_CAPABILITIES
         else:
             # a kernel with guard regions but no VM_MAYBE_GUARD prepares an anon_vma on install
-            self.design, self.era = "baseline", "2025-03"
+            self.design, self.era = "baseline", ERA_2025_03
             self.capabilities = KERNEL_CAPABILITIES - {"guard-flag"}
         sandbox = Sandbox.spawn(timeout)
         self._attach(sandbox, _own_vmas(sandbox), {})
@@ -224,6 +224,10 @@ class LiveMM:
     def pages(self, addr: int, npages: int) -> list[PageState]:
         """States of ``npages`` consecutive pages from ``addr`` in one pagemap read."""
         return [page_state(entry) for entry in self._sandbox.pagemap(addr, npages)]
+
+    def page_states(self, addr: int, npages: int) -> str:
+        """:meth:`pages` as the contract's optional bulk method: ``.``/``P``/``G`` characters."""
+        return "".join(state.char for state in self.pages(addr, npages))
 
     def fork(self) -> LiveMM:
         """Fork the sandbox (same ``dup_mmap`` as fork(2)); returns the child's LiveMM."""

@@ -17,7 +17,9 @@ import signal
 import socket
 import weakref
 from dataclasses import dataclass, field
+from typing import NoReturn
 
+from pytest_anonvma.contract import ImplementationDied
 from pytest_anonvma.live.build import sandbox_binary
 from pytest_anonvma.live.procfs import read_pagemap
 from pytest_anonvma.live.protocol import REPLY, Op, Reply, encode_request
@@ -34,11 +36,12 @@ class SandboxError(RuntimeError):
     """The sandbox process cannot serve a request (closed, died, or timed out)."""
 
 
-class SandboxDied(SandboxError):
-    """The sandbox process ended while or before serving a request."""
+class SandboxDied(SandboxError, ImplementationDied):
+    """The sandbox process ended while or before serving a request; the message names how
+    (exit status or signal) and the request."""
 
 
-class SandboxTimeout(SandboxError, TimeoutError):
+class SandboxTimeout(SandboxError, ImplementationDied, TimeoutError):
     """The sandbox did not answer within its timeout; it has been killed and reaped."""
 
 
@@ -158,22 +161,24 @@ class Sandbox:
             raise SandboxError(f"live sandbox pid {self.pid} answered as pid {reply.ret}")
 
     def check_alive(self, what: str) -> None:
-        """Raise :class:`SandboxDied` (or SandboxError once closed) unless the process runs."""
+        """Raise :class:`SandboxDied` (or SandboxError once closed) unless the process runs;
+        ``what`` says what was about to be done ("reading smaps")."""
         if self._closed or self._proc.exited():
-            self._raise_dead(what)
+            self._raise_dead(f"before {what}")
 
-    def _raise_dead(self, what: str) -> None:
+    def _raise_dead(self, when: str) -> NoReturn:
+        """Reap the dead process and raise SandboxDied: "died (killed by SIGKILL) ``when``"."""
         if self._closed:
-            raise SandboxError(f"live sandbox pid {self.pid} is closed (during {what})")
+            raise SandboxError(f"live sandbox pid {self.pid} is closed ({when})")
         outcome = self._proc.reap()
-        raise SandboxDied(f"live sandbox pid {self.pid} died before or during {what}: {outcome}")
+        raise SandboxDied(f"live sandbox pid {self.pid} died ({outcome}) {when}")
 
     def _exchange(
         self, op: Op, args: tuple[int, ...], name: bytes, want_fd: bool
     ) -> tuple[Reply, int | None]:
         what = f"{op.name.lower()}({', '.join(hex(a) for a in args)})"
-        if self.closed:
-            self._raise_dead(what)
+        if self.closed or self._proc.exited():
+            self._raise_dead(f"before {what}")
         sock = self._proc.sock
         sock.settimeout(self.timeout)
         fd: int | None = None
@@ -202,7 +207,7 @@ class Sandbox:
             )
             raise
         if len(data) != REPLY.size:
-            self._raise_dead(what)
+            self._raise_dead(f"while executing {what}")
         return Reply(*REPLY.unpack(data)), fd
 
     def call(self, op: Op, *args: int, name: bytes = b"") -> Reply:
@@ -226,7 +231,7 @@ class Sandbox:
         with open(f"/proc/{self.pid}/smaps", "rb") as f:
             text = f.read().decode("utf-8", "replace")
         if not text:  # a live sandbox always has its own VMAs: it died after the check
-            self._raise_dead("reading smaps")
+            self._raise_dead("while reading smaps")
         return text
 
     def pagemap(self, addr: int, npages: int = 1) -> list[int]:
@@ -239,7 +244,7 @@ class Sandbox:
             return read_pagemap(self._proc.pagemap_fd, addr, npages)
         except OSError:
             if self._proc.exited():  # died after the check: the mm is gone
-                self._raise_dead(what)
+                self._raise_dead(f"while {what}")
             raise
 
     def close(self) -> None:

@@ -320,6 +320,7 @@ static int av_setup(void)
 
 	setvbuf(stdout, NULL, _IONBF, 0);
 	signal(SIGCHLD, SIG_IGN);
+	av_pin_cpu();
 	for (i = 0; i <= AV_NFILES; i++)
 		av_memfd[i] = -1;
 	for (i = 1; i < AV_NMM; i++)

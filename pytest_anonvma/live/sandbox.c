@@ -239,6 +239,7 @@ int main(int argc, char **argv)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_MEMLOCK, &rl);
 	}
+	av_pin_cpu();
 	if (av_touch_init())
 		return 3;
 	serve();

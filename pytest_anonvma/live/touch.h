@@ -6,11 +6,13 @@
  * allocates (or breaks copy-on-write), and a guard marker, a missing VMA, a protection the access
  * lacks or a file page past EOF raise the real signal. SIGSEGV and SIGBUS are handled on an
  * alternate stack and unwound with siglongjmp, so the caller sees the signal number, its si_code
- * and the faulting address.
+ * and the faulting address. av_pin_cpu keeps the process on one CPU, for reclaim that does the
+ * same every time.
  */
 #ifndef AV_TOUCH_H
 #define AV_TOUCH_H
 
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <string.h>
@@ -76,6 +78,27 @@ static struct av_touch av_touch(unsigned long addr, int write, unsigned char val
 		result.addr = av_fault_addr;
 	}
 	return result;
+}
+
+/*
+ * Stay on the CPU the process starts on (its forks inherit this). A newly faulted folio, and one
+ * MADV_FREE marks lazily free, waits in a batch of the CPU that made it (mm/swap.c) and reaches
+ * the LRU lists only when that CPU's batches are drained; MADV_FREE and MADV_PAGEOUT drain the
+ * calling CPU's batches alone (lru_add_drain), and both skip a folio that is not on an LRU list.
+ * A process moved to another CPU between two calls would leave its folios behind: MADV_PAGEOUT
+ * would then keep a lazily freed page the same calls free on one CPU. Best effort: a CPU set we
+ * may not narrow leaves the process unpinned.
+ */
+static void av_pin_cpu(void)
+{
+	cpu_set_t set;
+	int cpu = sched_getcpu();
+
+	if (cpu < 0)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	sched_setaffinity(0, sizeof(set), &set);
 }
 
 #endif /* AV_TOUCH_H */

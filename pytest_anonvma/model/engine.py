@@ -10,16 +10,22 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from pytest_anonvma.capabilities import CAPABILITIES, STATS_KEYS
 from pytest_anonvma.contract import PageState, SegmentationFault, VMAInfo
 from pytest_anonvma.designs import get_design
-from pytest_anonvma.model import debug
 from pytest_anonvma.model.fork import dup_mmap
 from pytest_anonvma.model.khugepaged import retractable
-from pytest_anonvma.model.madvise import do_madvise
-from pytest_anonvma.model.memory import PTE, handle_mm_fault, page_state, zap_page_range
+from pytest_anonvma.model.madvise import do_madvise_steps
+from pytest_anonvma.model.memory import (
+    PTE,
+    handle_mm_fault_steps,
+    page_state,
+    pagemap_read,
+    zap_page_range,
+)
 from pytest_anonvma.model.mlock import do_mlock, sys_munlock
 from pytest_anonvma.model.mm import (
     vma_anon_vma_addr,
@@ -42,23 +48,21 @@ from pytest_anonvma.model.mmap import TASK_SIZE, do_mmap, sys_munmap
 from pytest_anonvma.model.mprotect import do_mprotect_pkey
 from pytest_anonvma.model.mremap import do_mremap
 from pytest_anonvma.model.shmem import ShmemFile, memfd_create
+from pytest_anonvma.model.stepping import MMAP_WRITE, LockStep, Steps, run_steps
+from pytest_anonvma.model.vma import validate_mm
 
 if TYPE_CHECKING:
-    from pytest_anonvma.internals import ModelInternals
+    from pytest_anonvma.model.internals import ModelInternals
 
-__all__ = ["BASE_CAPABILITIES", "STATS_KEYS", "ModelMM"]
+__all__ = ["BASE_CAPABILITIES", "STATS_KEYS", "STEPPED_METHODS", "ModelMM"]
 
-#: what every model address space can show (``guard-flag`` is added for maybe-guard)
-BASE_CAPABILITIES = frozenset(
-    {"pages", "layout", "anon_vma", "stats", "thp", "internals", "files", "fork", "mremap", "mlock"}
-)
-#: the counters ``stats()`` always reports
-STATS_KEYS = (
-    "anon_vma_allocs",
-    "anon_vma_frees",
-    "avc_allocs",
-    "avc_frees",
-    "fork_pagetable_copies",
+#: what every model address space can show: every capability but ``guard-flag``, which the
+#: designs showing ``VM_MAYBE_GUARD`` add
+BASE_CAPABILITIES = frozenset(CAPABILITIES) - {"guard-flag"}
+#: the calls :meth:`ModelMM.stepped` takes: the contract's system calls and touches
+STEPPED_METHODS = frozenset(
+    {"mmap", "munmap", "mprotect", "madvise", "mlock", "munlock", "mremap", "memfd", "read",
+     "write", "fork"}
 )
 #: memfd_create's limit on the name (``MFD_NAME_MAX_LEN``)
 MFD_NAME_MAX_LEN = 249
@@ -172,10 +176,14 @@ class ModelMM:
 
     def madvise(self, addr: int, length: int, advice: int) -> None:
         """``madvise(2)``, guard install/remove included."""
+        run_steps(self._madvise_steps(addr, length, advice))
+
+    def _madvise_steps(self, addr: int, length: int, advice: int) -> Steps[None]:
         mm = self._live("madvise")
         addr = _int_arg("madvise", "addr", addr)
         length = _int_arg("madvise", "length", length)
-        _check(do_madvise(mm, addr & ULONG_MAX, length, _int_arg("madvise", "advice", advice)))
+        advice = _int_arg("madvise", "advice", advice)
+        _check((yield from do_madvise_steps(mm, addr & ULONG_MAX, length, advice)))
 
     def mlock(self, addr: int, length: int) -> None:
         """``mlock(2)``: lock and fault in."""
@@ -221,30 +229,59 @@ class ModelMM:
         return memfd_create(name, length)
 
     # -- the CPU -------------------------------------------------------------------------------
-    def _touch(self, method: str, addr: int, write: bool) -> tuple[PTE, int]:
+    def _touch_steps(self, method: str, addr: int, write: bool) -> Steps[tuple[PTE, int]]:
         mm = self._live(method)
         addr = _int_arg(method, "addr", addr)
         if not 0 <= addr < TASK_SIZE:
             raise SegmentationFault(addr & ULONG_MAX, "not a user address")
-        return handle_mm_fault(mm, addr, write), addr & (PAGE_SIZE - 1)
+        pte = yield from handle_mm_fault_steps(mm, addr, write)
+        return pte, addr & (PAGE_SIZE - 1)
 
-    def read(self, addr: int) -> int:
-        """Read one byte, faulting like the CPU (SegmentationFault / BusError)."""
-        pte, offset = self._touch("read", addr, write=False)
+    def _read_steps(self, addr: int) -> Steps[int]:
+        pte, offset = yield from self._touch_steps("read", addr, write=False)
         return pte.folio.data[offset]
 
-    def write(self, addr: int, value: int) -> None:
-        """Write one byte (0..255), faulting like the CPU (SegmentationFault / BusError)."""
+    def _write_steps(self, addr: int, value: int) -> Steps[None]:
         value = _int_arg("write", "value", value)
         if not 0 <= value <= 0xFF:
             raise ValueError(f"write(): value must be a byte (0..255), got {value}")
-        pte, offset = self._touch("write", addr, write=True)
+        pte, offset = yield from self._touch_steps("write", addr, write=True)
         pte.folio.data[offset] = value
+
+    def read(self, addr: int) -> int:
+        """Read one byte, faulting like the CPU (SegmentationFault / BusError)."""
+        return run_steps(self._read_steps(addr))
+
+    def write(self, addr: int, value: int) -> None:
+        """Write one byte (0..255), faulting like the CPU (SegmentationFault / BusError)."""
+        run_steps(self._write_steps(addr, value))
+
+    def stepped(self, method: str, *args: Any) -> Steps[Any]:
+        """Capability ``interleave``: the call ``method(*args)`` as atomic steps (see
+        docs/contract.md, "The stepping protocol"). Iterating yields a
+        :class:`~pytest_anonvma.model.stepping.LockStep` before each step and performs it on the
+        next iteration; the generator returns the call's result or raises its error. madvise
+        and touches take several steps; every other call is one step under the exclusive
+        ``mmap_lock``."""
+        if method not in STEPPED_METHODS:
+            raise ValueError(f"stepped(): {method!r} is not a method of the contract's MM")
+        fine: dict[str, Callable[..., Steps[Any]]] = {
+            "madvise": self._madvise_steps, "read": self._read_steps, "write": self._write_steps}
+        if method in fine:
+            return (yield from fine[method](*args))
+        yield LockStep(f"{method}()", "mmap_lock (write)", MMAP_WRITE)
+        return getattr(self, method)(*args)
 
     def page(self, addr: int) -> PageState:
         """The page-table state of ``addr``'s page, without faulting."""
         mm = self._live("page")
         return page_state(mm, _int_arg("page", "addr", addr))
+
+    def page_states(self, addr: int, npages: int) -> str:
+        """The states of ``npages`` pages from ``addr``'s as ``.``/``P``/``G``, in one call."""
+        mm = self._live("page_states")
+        npages = _int_arg("page_states", "npages", npages)
+        return pagemap_read(mm, _int_arg("page_states", "addr", addr), npages)
 
     # -- process ---------------------------------------------------------------------------------
     def fork(self) -> ModelMM:
@@ -315,11 +352,11 @@ class ModelMM:
         empty mm of the same design and era; this address space is not affected.
         """
         if self._internals is None:
-            from pytest_anonvma.internals import ModelInternals
+            from pytest_anonvma.model.internals import ModelInternals
 
             self._internals = ModelInternals(MMStruct(get_design(self.design), self.era, Kernel()))
         return self._internals
 
     def validate(self) -> None:
         """Check every invariant of the mm (``validate_mm``); AssertionError naming the breach."""
-        debug.validate_mm(self._live("validate"), self._family)
+        validate_mm(self._live("validate"), self._family)

@@ -15,10 +15,9 @@ from pytest_anonvma.model.memory import (
     PTE,
     Folio,
     pfns_in_range,
-    vma_is_anonymous,
     zap_page_range,
 )
-from pytest_anonvma.model.mm import vma_anon_vma
+from pytest_anonvma.model.mm import vma_anon_vma, vma_is_anonymous
 from pytest_anonvma.model.mm_types import (
     PAGE_SHIFT,
     VM_HUGETLB,
@@ -31,13 +30,22 @@ from pytest_anonvma.model.mm_types import (
     MMStruct,
 )
 from pytest_anonvma.model.shmem import ShmemFile
+from pytest_anonvma.model.stepping import (
+    MMAP_NONE,
+    MMAP_WRITE,
+    LockStep,
+    Steps,
+    page_tables,
+    run_steps,
+)
 
 __all__ = [
     "HPAGE_PMD_NR",
     "HPAGE_PMD_SIZE",
     "file_backed_vma_is_retractable",
     "madvise_collapse",
-    "retract_page_tables",
+    "madvise_collapse_steps",
+    "retract_page_tables_steps",
     "retractable",
 ]
 
@@ -77,16 +85,25 @@ def retractable(mm: MMStruct, addr: int) -> bool:
     return file_backed_vma_is_retractable(vma)
 
 
-def retract_page_tables(file: ShmemFile, pgoff: int) -> None:
-    """Free the page tables mapping ``[pgoff, pgoff + 512)`` of ``file`` wherever allowed."""
+def retract_page_tables_steps(file: ShmemFile, pgoff: int) -> Steps[None]:
+    """Free the page tables mapping ``[pgoff, pgoff + 512)`` of ``file`` wherever allowed: one
+    step per mapping VMA, under the i_mmap lock and the table's PMD lock and PTL, where the
+    design's test (``file_backed_vma_is_retractable``) is asked again under the locks."""
     for mm in list(file.mappers):
         for vma in list(mm):
             if vma.vm_file is not file:
                 continue
             addr = _pmd_addr(vma, pgoff)
-            if addr is None or not file_backed_vma_is_retractable(vma):
+            if addr is None:
                 continue
-            zap_page_range(mm, addr, addr + HPAGE_PMD_SIZE, zap_guards=True)
+            first = addr >> PAGE_SHIFT
+            yield LockStep(
+                f"retract_page_tables: free the table if retractable ({mm.design.retract_checks})",
+                "i_mmap_rwsem (read) + PMD lock + PTL", MMAP_NONE,
+                tables=page_tables(first, first + HPAGE_PMD_NR), words=True, file=file.name,
+                pages=(first, first + HPAGE_PMD_NR))
+            if file_backed_vma_is_retractable(vma):
+                zap_page_range(mm, addr, addr + HPAGE_PMD_SIZE, zap_guards=True)
 
 
 def thp_vma_allowable(vma: VMA) -> bool:
@@ -140,14 +157,21 @@ def _collapse_anon(mm: MMStruct, vma: VMA, haddr: int) -> str:
     return SCAN_SUCCEED
 
 
-def _collapse_file(mm: MMStruct, vma: VMA, haddr: int) -> str:
+def _collapse_file(mm: MMStruct, vma: VMA, haddr: int) -> Steps[str]:
     """``collapse_file`` + ``retract_page_tables`` + ``collapse_pte_mapped_thp`` for shmem.
 
     The new huge page covers the whole block: holes, past EOF too, become zeroed pages of it.
+    ``madvise_collapse`` drops ``mmap_lock`` around the first two and takes it again for the
+    third.
     """
     file = vma.vm_file
     assert isinstance(file, ShmemFile)
     pgoff = vma.vm_pgoff + ((haddr - vma.vm_start) >> PAGE_SHIFT)
+    first = haddr >> PAGE_SHIFT
+    tables = page_tables(first, first + HPAGE_PMD_NR)
+    yield LockStep("collapse_file: unmap the small pages, fill the huge page",
+                   "page cache lock + PTL", MMAP_NONE, tables=tables, file=file.name,
+                   pages=(first, first + HPAGE_PMD_NR))
     block = range(pgoff, pgoff + HPAGE_PMD_NR)
     if not any(index in file.folios for index in block):
         return SCAN_TRUNCATED  # collapse_file: the extent is one hole
@@ -162,9 +186,10 @@ def _collapse_file(mm: MMStruct, vma: VMA, haddr: int) -> str:
     for index in block:
         if index not in file.folios:
             file.folios[index] = Folio(is_anon=False, mapping=file, index=index)
-    retract_page_tables(file, pgoff)
+    yield from retract_page_tables_steps(file, pgoff)
+    yield LockStep("collapse_pte_mapped_thp: map the huge page", "mmap_lock (read) + PTL",
+                   tables=tables, pages=(first, first + HPAGE_PMD_NR))
     # collapse_pte_mapped_thp: a table still holding entries cannot take the PMD mapping.
-    first = haddr >> PAGE_SHIFT
     left = next(pfns_in_range(mm.ptes, first, first + HPAGE_PMD_NR), None)
     if left is not None:
         return SCAN_PTE_NON_PRESENT if mm.ptes[left] is GUARD_MARKER else SCAN_FAIL
@@ -175,11 +200,12 @@ def _collapse_file(mm: MMStruct, vma: VMA, haddr: int) -> str:
     return SCAN_SUCCEED
 
 
-def madvise_collapse(mm: MMStruct, vma: VMA, start: int, end: int) -> int:
+def madvise_collapse_steps(mm: MMStruct, vma: VMA, start: int, end: int) -> Steps[int]:
     """``madvise_collapse``: collapse every whole aligned 2 MiB block of the range; 0 or -errno.
 
     A block failing other than by a non-present entry ends the walk: later blocks stay as
-    they are.
+    they are. An anonymous block is one step under the exclusive ``mmap_lock``
+    (``collapse_huge_page``); a file block is the steps of :func:`_collapse_file`.
     """
     if not thp_vma_allowable(vma):
         return -errno.EINVAL
@@ -188,12 +214,18 @@ def madvise_collapse(mm: MMStruct, vma: VMA, start: int, end: int) -> int:
     failed = False
     for haddr in range(hstart, hend, HPAGE_PMD_SIZE):
         if vma_is_anonymous(vma):
+            yield LockStep("collapse_huge_page", "mmap_lock (write)", MMAP_WRITE)
             result = _collapse_anon(mm, vma, haddr)
         else:
-            result = _collapse_file(mm, vma, haddr)
+            result = yield from _collapse_file(mm, vma, haddr)
         if result == SCAN_SUCCEED:
             continue
         failed = True
         if result not in SCAN_CONTINUE:
             break
     return -errno.EINVAL if failed else 0
+
+
+def madvise_collapse(mm: MMStruct, vma: VMA, start: int, end: int) -> int:
+    """:func:`madvise_collapse_steps` run to its end."""
+    return run_steps(madvise_collapse_steps(mm, vma, start, end))

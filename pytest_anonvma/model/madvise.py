@@ -1,6 +1,8 @@
 """madvise(2), guard regions included (mm/madvise.c).
 
-Every function returns 0 or a negative errno, like the kernel. ``do_madvise`` walks the VMAs of
+Every function returns 0 or a negative errno, like the kernel. The ``*_steps`` functions are the
+operations as atomic steps between lock points (:mod:`pytest_anonvma.model.stepping`); the
+syscall is :func:`do_madvise`, the same steps run to the end. ``do_madvise`` walks the VMAs of
 the range (``madvise_walk_vmas``): a hole does not stop the walk but makes the call fail with
 ENOMEM after every mapped part was processed; an error from one VMA stops it at once.
 """
@@ -36,11 +38,11 @@ from pytest_anonvma.model.memory import (
     GUARD_MARKER,
     PTE,
     ZERO_PAGE,
-    handle_mm_fault,
+    handle_mm_fault_steps,
     pfns_in_range,
-    vma_is_anonymous,
     zap_page_range,
 )
+from pytest_anonvma.model.mm import vma_is_anonymous
 from pytest_anonvma.model.mm_types import (
     PAGE_SHIFT,
     PAGE_SIZE,
@@ -60,15 +62,27 @@ from pytest_anonvma.model.mm_types import (
     MMStruct,
     page_align,
 )
+from pytest_anonvma.model.stepping import (
+    MMAP_WRITE,
+    LockStep,
+    Steps,
+    page_tables,
+    run_steps,
+    table_spans,
+)
 
 __all__ = [
     "MADVISE_BEHAVIORS",
+    "MMAP_WRITE_ADVICE",
     "do_madvise",
+    "do_madvise_steps",
     "is_valid_guard_vma",
-    "madvise_guard_install",
-    "madvise_guard_remove",
-    "madvise_populate",
-    "madvise_walk_vmas",
+    "madvise_guard_install_steps",
+    "madvise_guard_remove_steps",
+    "madvise_populate_steps",
+    "madvise_vma_behavior",
+    "madvise_vma_behavior_steps",
+    "madvise_walk_vmas_steps",
 ]
 
 
@@ -85,8 +99,11 @@ MADVISE_BEHAVIORS = frozenset(
 #: up to three install attempts before the syscall restarts (``MAX_MADVISE_GUARD_RETRIES``)
 MAX_MADVISE_GUARD_RETRIES = 3
 
-#: a per-VMA behaviour: (mm, vma, start, end) -> 0 or -errno, may replace the VMA in the tree
-VmaBehavior = Callable[[MMStruct, VMA, int, int], int]
+#: ``-ERESTARTNOINTR``: the kernel-internal errno that makes a syscall restart transparently
+ERESTARTNOINTR = 513
+
+#: a per-VMA behaviour, stepped: (mm, vma, start, end) -> 0 or -errno; may replace the VMA
+VmaBehaviorSteps = Callable[[MMStruct, VMA, int, int], "Steps[int]"]
 
 
 # -- guard regions ------------------------------------------------------------------------------
@@ -105,7 +122,8 @@ def is_valid_guard_vma(vma: VMA, allow_locked: bool) -> bool:
 
 
 def _guard_install_walk(mm: MMStruct, start: int, end: int) -> tuple[int, int]:
-    """One ``walk_page_range_mm`` with ``guard_install_walk_ops``: (result, nr_pages).
+    """One page table's part of ``walk_page_range_mm`` with ``guard_install_walk_ops``:
+    (result, nr_pages).
 
     Empty entries get a marker, existing markers are counted; a present page stops the walk
     with 1 (markers written before it stay), else 0.
@@ -122,47 +140,78 @@ def _guard_install_walk(mm: MMStruct, start: int, end: int) -> tuple[int, int]:
     return 0, nr_pages
 
 
-def madvise_guard_install(mm: MMStruct, vma: VMA, start: int, end: int) -> int:
-    """``madvise_guard_install``: zap what is present, write markers, then the design's hook.
+def madvise_guard_install_steps(mm: MMStruct, vma: VMA, start: int, end: int) -> Steps[int]:
+    """``madvise_guard_install``: the design's hook, the walk (one step per page table, up to
+    :data:`MAX_MADVISE_GUARD_RETRIES` attempts, each raced one zapped), the design's hook.
 
-    The design hook before the walk is where baseline prepares an anon_vma and maybe-guard
-    sets VM_MAYBE_GUARD; the one after is where the RFC sets ANON_VMA_UNFAULTED when at least
-    one page now holds a marker.
+    The hook before the walk is where baseline prepares an anon_vma and maybe-guard sets
+    VM_MAYBE_GUARD; the one after is where the RFC sets ANON_VMA_UNFAULTED when at least one page
+    now holds a marker. Attempts all raced by faults return ``-ERESTARTNOINTR``: the syscall
+    restarts (``restart_syscall``).
     """
     if not is_valid_guard_vma(vma, allow_locked=False):
         return -errno.EINVAL
-    err = mm.design.guard_install_begin(mm, vma)
+    first, last = start >> PAGE_SHIFT, end >> PAGE_SHIFT
+    design = mm.design
+    yield LockStep(f"madvise_guard_install: before the walk ({design.install_begin_does})",
+                   "mm->page_table_lock", words=True)
+    err = design.guard_install_begin(mm, vma)
     if err:
         return err
     nr_pages = 0
-    for _ in range(MAX_MADVISE_GUARD_RETRIES):
-        err, nr_pages = _guard_install_walk(mm, start, end)
+    for attempt in range(1, MAX_MADVISE_GUARD_RETRIES + 1):
+        nr_pages = 0
+        for lo, hi in table_spans(first, last):
+            yield LockStep(f"madvise_guard_install: walk, attempt {attempt}", "PTL",
+                           tables=page_tables(lo, hi), pages=(lo, hi), adds_markers=True)
+            err, walked = _guard_install_walk(mm, lo << PAGE_SHIFT, hi << PAGE_SHIFT)
+            nr_pages += walked
+            if err:
+                break
         if err == 0:
             break
-        zap_page_range(mm, start, end, zap_guards=False)  # zap_page_range_single
-    mm.design.guard_install_end(mm, vma, nr_pages)
+        yield LockStep("madvise_guard_install: zap_page_range_single (raced by a fault)", "PTL",
+                       tables=page_tables(first, last), pages=(first, last))
+        zap_page_range(mm, start, end, zap_guards=False)
+    yield LockStep(f"madvise_guard_install: after the walk ({design.install_end_does})",
+                   "mm->page_table_lock", words=True)
+    design.guard_install_end(mm, vma, nr_pages)
     if err > 0:
-        return -errno.EINTR  # restart_syscall(): never reached without racing faults
+        return -ERESTARTNOINTR
     return 0
 
 
-def madvise_guard_remove(mm: MMStruct, vma: VMA, start: int, end: int) -> int:
-    """``madvise_guard_remove``: clear the markers of the range, then the design's hook."""
+def madvise_guard_remove_steps(mm: MMStruct, vma: VMA, start: int, end: int) -> Steps[int]:
+    """``madvise_guard_remove``: the design's hook, the walk clearing the range's markers (one
+    step per page table), the design's hook (where the RFC clears the flag of a whole VMA)."""
     if not is_valid_guard_vma(vma, allow_locked=True):
         return -errno.EINVAL
+    first, last = start >> PAGE_SHIFT, end >> PAGE_SHIFT
+    design = mm.design
+    yield LockStep(f"madvise_guard_remove: before the walk ({design.remove_begin_does})",
+                   "mm->page_table_lock", words=True)
+    ticket = design.guard_remove_begin(mm, vma)
     ptes = mm.ptes
-    for pfn in pfns_in_range(ptes, start >> PAGE_SHIFT, end >> PAGE_SHIFT):
-        if ptes[pfn] is GUARD_MARKER:
-            del ptes[pfn]
-    mm.design.guard_remove_end(mm, vma, start, end)
+    for lo, hi in table_spans(first, last):
+        yield LockStep("madvise_guard_remove: walk", "PTL", tables=page_tables(lo, hi),
+                       pages=(lo, hi), drops_markers=True)
+        for pfn in pfns_in_range(ptes, lo, hi):
+            if ptes[pfn] is GUARD_MARKER:
+                del ptes[pfn]
+    yield LockStep(f"madvise_guard_remove: after the walk ({design.remove_end_does})",
+                   "mm->page_table_lock", words=True)
+    design.guard_remove_end(mm, vma, start, end, ticket)
     return 0
 
 
 # -- page-table advice --------------------------------------------------------------------------
 
 
-def madvise_dontneed_free(mm: MMStruct, vma: VMA, start: int, end: int, behavior: int) -> int:
-    """``madvise_dontneed_free``: DONTNEED zaps (markers stay); FREE marks anon pages lazy.
+def madvise_dontneed_free_steps(
+    mm: MMStruct, vma: VMA, start: int, end: int, behavior: int
+) -> Steps[int]:
+    """``madvise_dontneed_free``: DONTNEED zaps (markers stay); FREE marks anon pages lazy; one
+    step per page table (``zap_pte_range`` / ``madvise_free_pte_range`` under its PTL).
 
     Without memory pressure a lazily freed page keeps its contents until a write makes it
     dirty again; only reclaim (here: MADV_PAGEOUT) discards it. FREE is refused on
@@ -170,12 +219,16 @@ def madvise_dontneed_free(mm: MMStruct, vma: VMA, start: int, end: int, behavior
     """
     if vma.vm_flags & (VM_PFNMAP | VM_LOCKED):
         return -errno.EINVAL  # madvise_dontneed_free_valid_vma
-    if behavior == MADV_DONTNEED:
-        zap_page_range(mm, start, end, zap_guards=False)
-        return 0
-    if not vma_is_anonymous(vma):
+    dontneed = behavior == MADV_DONTNEED
+    if not dontneed and not vma_is_anonymous(vma):
         return -errno.EINVAL  # madvise_free_single_vma
-    madvise_free_pte_range(mm, start, end)
+    what = "zap_pte_range (MADV_DONTNEED)" if dontneed else "madvise_free_pte_range"
+    for lo, hi in table_spans(start >> PAGE_SHIFT, end >> PAGE_SHIFT):
+        yield LockStep(what, "PTL", tables=page_tables(lo, hi), pages=(lo, hi))
+        if dontneed:
+            zap_page_range(mm, lo << PAGE_SHIFT, hi << PAGE_SHIFT, zap_guards=False)
+        else:
+            madvise_free_pte_range(mm, lo << PAGE_SHIFT, hi << PAGE_SHIFT)
     return 0
 
 
@@ -240,13 +293,6 @@ def madvise_remove(mm: MMStruct, vma: VMA, start: int, end: int) -> int:
     return 0
 
 
-def madvise_collapse(mm: MMStruct, vma: VMA, start: int, end: int) -> int:
-    """``madvise_collapse`` (see ``model.khugepaged``)."""
-    from pytest_anonvma.model.khugepaged import madvise_collapse as collapse
-
-    return collapse(mm, vma, start, end)
-
-
 # -- advice that changes vm_flags ---------------------------------------------------------------
 
 
@@ -286,22 +332,36 @@ def _new_flags(vma: VMA, behavior: int) -> int:
     return flags & ~VM_WIPEONFORK
 
 
-def madvise_vma_behavior(mm: MMStruct, vma: VMA, start: int, end: int, behavior: int) -> int:
-    """Apply one advice to ``[start, end)`` inside ``vma`` (``madvise_vma_behavior``)."""
-    if behavior == MADV_GUARD_INSTALL:
-        return madvise_guard_install(mm, vma, start, end)
-    if behavior == MADV_GUARD_REMOVE:
-        return madvise_guard_remove(mm, vma, start, end)
-    if behavior in (MADV_DONTNEED, MADV_FREE):
-        return madvise_dontneed_free(mm, vma, start, end, behavior)
+def _other_advice_steps(mm: MMStruct, vma: VMA, start: int, end: int, behavior: int) -> Steps[int]:
+    """The page-table advice taken as one step under the range's PTLs: COLD, PAGEOUT, REMOVE
+    (a hole punch, which also unmaps the file range from other mappings) and WILLNEED."""
+    first, last = start >> PAGE_SHIFT, end >> PAGE_SHIFT
+    file = vma.vm_file.name if vma.vm_file is not None else None
+    yield LockStep(f"madvise advice {behavior}", "PTL", tables=page_tables(first, last),
+                   pages=(first, last), file=file)
     if behavior in (MADV_COLD, MADV_PAGEOUT):
         return madvise_cold_or_pageout(mm, vma, start, end, behavior)
     if behavior == MADV_REMOVE:
         return madvise_remove(mm, vma, start, end)
-    if behavior == MADV_WILLNEED:
-        return 0  # readahead / swapin: nothing visible without swap
+    return 0  # MADV_WILLNEED: readahead / swapin: nothing visible without swap
+
+
+def madvise_vma_behavior_steps(
+    mm: MMStruct, vma: VMA, start: int, end: int, behavior: int
+) -> Steps[int]:
+    """Apply one advice to ``[start, end)`` inside ``vma`` (``madvise_vma_behavior``)."""
+    from pytest_anonvma.model.khugepaged import madvise_collapse_steps
+
+    if behavior == MADV_GUARD_INSTALL:
+        return (yield from madvise_guard_install_steps(mm, vma, start, end))
+    if behavior == MADV_GUARD_REMOVE:
+        return (yield from madvise_guard_remove_steps(mm, vma, start, end))
+    if behavior in (MADV_DONTNEED, MADV_FREE):
+        return (yield from madvise_dontneed_free_steps(mm, vma, start, end, behavior))
+    if behavior in (MADV_COLD, MADV_PAGEOUT, MADV_REMOVE, MADV_WILLNEED):
+        return (yield from _other_advice_steps(mm, vma, start, end, behavior))
     if behavior == MADV_COLLAPSE:
-        return madvise_collapse(mm, vma, start, end)
+        return (yield from madvise_collapse_steps(mm, vma, start, end))
     new_flags = _new_flags(vma, behavior)
     if new_flags < 0:
         return new_flags
@@ -309,7 +369,14 @@ def madvise_vma_behavior(mm: MMStruct, vma: VMA, start: int, end: int, behavior:
     return -errno.EAGAIN if err == -errno.ENOMEM else err
 
 
-def madvise_walk_vmas(mm: MMStruct, start: int, end: int, visit: VmaBehavior) -> int:
+def madvise_vma_behavior(mm: MMStruct, vma: VMA, start: int, end: int, behavior: int) -> int:
+    """:func:`madvise_vma_behavior_steps` run to its end."""
+    return run_steps(madvise_vma_behavior_steps(mm, vma, start, end, behavior))
+
+
+def madvise_walk_vmas_steps(
+    mm: MMStruct, start: int, end: int, visit: VmaBehaviorSteps
+) -> Steps[int]:
     """Call ``visit`` on each VMA part of ``[start, end)`` (``madvise_walk_vmas``).
 
     Holes give ENOMEM at the end, after every mapped part was visited; a visit's error stops
@@ -326,7 +393,7 @@ def madvise_walk_vmas(mm: MMStruct, start: int, end: int, visit: VmaBehavior) ->
             if start >= end:
                 break
         part_end = min(vma.vm_end, end)
-        err = visit(mm, vma, start, part_end)
+        err = yield from visit(mm, vma, start, part_end)
         if err:
             return err
         # A visit that merged the range into the next VMA skips what it absorbed.
@@ -340,7 +407,7 @@ def madvise_walk_vmas(mm: MMStruct, start: int, end: int, visit: VmaBehavior) ->
     return unmapped_error
 
 
-def madvise_populate(mm: MMStruct, start: int, end: int, write: bool) -> int:
+def madvise_populate_steps(mm: MMStruct, start: int, end: int, write: bool) -> Steps[int]:
     """``madvise_populate``: fault the range in page by page, stopping at the first failure.
 
     A hole gives ENOMEM, a VMA without the needed permission (or VM_IO/VM_PFNMAP) EINVAL, a
@@ -356,15 +423,23 @@ def madvise_populate(mm: MMStruct, start: int, end: int, write: bool) -> int:
             if check_vma_flags(vma, write, force=False):
                 return -errno.EINVAL
         try:
-            handle_mm_fault(mm, addr, write)
+            yield from handle_mm_fault_steps(mm, addr, write)
         except MemoryFault:
             return -errno.EFAULT
         addr += PAGE_SIZE
     return 0
 
 
-def do_madvise(mm: MMStruct, start: int, len_in: int, behavior: int) -> int:
-    """The madvise syscall (``do_madvise``): argument checks, then populate or the VMA walk."""
+#: advice that changes vm_flags, taken under the exclusive mmap_lock (``madvise_need_mmap_write``)
+MMAP_WRITE_ADVICE = frozenset(
+    {MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_DONTFORK, MADV_DOFORK, MADV_WIPEONFORK,
+     MADV_KEEPONFORK}
+)
+
+
+def do_madvise_steps(mm: MMStruct, start: int, len_in: int, behavior: int) -> Steps[int]:
+    """The madvise syscall (``do_madvise``): argument checks, ``mmap_lock``, then populate or
+    the VMA walk; a guard install all of whose attempts were raced restarts the syscall."""
     if behavior not in MADVISE_BEHAVIORS:
         return -errno.EINVAL
     if start & (PAGE_SIZE - 1):
@@ -378,10 +453,28 @@ def do_madvise(mm: MMStruct, start: int, len_in: int, behavior: int) -> int:
         return -errno.EINVAL
     if end == start:
         return 0
+    if behavior in MMAP_WRITE_ADVICE:
+        yield LockStep(f"madvise advice {behavior}", "mmap_lock (write)", MMAP_WRITE)
+        return run_steps(_madvise_locked(mm, start, end, behavior))
+    while True:
+        yield LockStep("madvise: mmap_read_lock, find_vma", "mmap_lock (read)")
+        err = yield from _madvise_locked(mm, start, end, behavior)
+        if err != -ERESTARTNOINTR:
+            return err
+
+
+def _madvise_locked(mm: MMStruct, start: int, end: int, behavior: int) -> Steps[int]:
+    """The part of ``do_madvise`` under ``mmap_lock``: populate, or the walk of the VMAs."""
     if behavior in (MADV_POPULATE_READ, MADV_POPULATE_WRITE):
-        return madvise_populate(mm, start, end, behavior == MADV_POPULATE_WRITE)
+        return (yield from madvise_populate_steps(mm, start, end,
+                                                  behavior == MADV_POPULATE_WRITE))
 
-    def visit(mm: MMStruct, vma: VMA, lo: int, hi: int) -> int:
-        return madvise_vma_behavior(mm, vma, lo, hi, behavior)
+    def visit(mm: MMStruct, vma: VMA, lo: int, hi: int) -> Steps[int]:
+        return madvise_vma_behavior_steps(mm, vma, lo, hi, behavior)
 
-    return madvise_walk_vmas(mm, start, end, visit)
+    return (yield from madvise_walk_vmas_steps(mm, start, end, visit))
+
+
+def do_madvise(mm: MMStruct, start: int, len_in: int, behavior: int) -> int:
+    """:func:`do_madvise_steps` run to its end: the single-threaded syscall."""
+    return run_steps(do_madvise_steps(mm, start, len_in, behavior))

@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from pytest_anonvma.constants import FAULT_AROUND_PAGES, PTRS_PER_PTE
 from pytest_anonvma.contract import BusError, PageState, SegmentationFault
+from pytest_anonvma.model.mm import vma_is_anonymous
 from pytest_anonvma.model.mm_types import (
     PAGE_SHIFT,
     PAGE_SIZE,
@@ -22,6 +24,7 @@ from pytest_anonvma.model.mm_types import (
     VMA,
     MMStruct,
 )
+from pytest_anonvma.model.stepping import LockStep, Steps, page_table_of, run_steps
 
 if TYPE_CHECKING:
     from pytest_anonvma.model.shmem import ShmemFile
@@ -34,13 +37,14 @@ __all__ = [
     "PteMarker",
     "copy_page_range",
     "do_fault_around",
+    "drop_entry",
     "handle_mm_fault",
+    "handle_mm_fault_steps",
     "is_cow_mapping",
     "is_guard_pte_marker",
-    "move_page_tables",
     "page_state",
+    "pagemap_read",
     "pfns_in_range",
-    "vma_is_anonymous",
     "zap_page_range",
 ]
 
@@ -73,10 +77,6 @@ class Folio:
         kind = "anon" if self.is_anon else ("zero" if self is ZERO_PAGE else "file")
         return f"Folio({kind}, mapcount={self.mapcount})"
 
-
-#: ``fault_around_bytes`` (64 KiB, the default) in pages, and ``PTRS_PER_PTE`` on x86-64
-FAULT_AROUND_PAGES = 16
-PTRS_PER_PTE = 512
 
 #: the shared zero page: what a read fault on private anonymous memory maps (never written)
 ZERO_PAGE = Folio(bytes(PAGE_SIZE), is_anon=False)  # type: ignore[arg-type]
@@ -116,11 +116,6 @@ def is_guard_pte_marker(entry: object) -> bool:
     return entry is GUARD_MARKER
 
 
-def vma_is_anonymous(vma: VMA) -> bool:
-    """A VMA without vm_ops is anonymous (mirrors ``vma_is_anonymous``)."""
-    return vma.vm_ops is None
-
-
 def is_cow_mapping(vm_flags: int) -> bool:
     """Private and potentially writable: pages are copied on write (mirrors ``is_cow_mapping``)."""
     return vm_flags & (VM_SHARED | VM_MAYWRITE) == VM_MAYWRITE
@@ -136,7 +131,9 @@ def pfns_in_range(ptes: dict[int, object], first: int, last: int) -> Iterator[in
     return iter(sorted(pfn for pfn in ptes if first <= pfn < last))
 
 
-def _drop_entry(entry: object) -> None:
+def drop_entry(entry: object) -> None:
+    """Drop the mapping a page-table entry being cleared holds on its page
+    (``folio_remove_rmap_pte`` of a zap); markers hold none."""
     if isinstance(entry, PTE):
         entry.folio.mapcount -= 1
 
@@ -163,7 +160,7 @@ def zap_page_range(
             continue
         if not even_cows and isinstance(entry, PTE) and entry.folio.is_anon:
             continue
-        _drop_entry(entry)
+        drop_entry(entry)
         del ptes[pfn]
 
 
@@ -175,6 +172,15 @@ def page_state(mm: MMStruct, addr: int) -> PageState:
     if entry is GUARD_MARKER:
         return PageState.GUARD
     return PageState.PRESENT
+
+
+def pagemap_read(mm: MMStruct, addr: int, npages: int) -> str:
+    """The state characters of ``npages`` pages from ``addr``'s, in one walk (``pagemap_read``)."""
+    ptes, first = mm.ptes, addr >> PAGE_SHIFT
+    states = ["."] * npages
+    for pfn in pfns_in_range(ptes, first, first + npages):
+        states[pfn - first] = "G" if ptes[pfn] is GUARD_MARKER else "P"
+    return "".join(states)
 
 
 # -- faults -------------------------------------------------------------------------------------
@@ -211,21 +217,37 @@ def _map(mm: MMStruct, pfn: int, folio: Folio, writable: bool) -> PTE:
     """Install a present PTE (``set_pte_at`` with the rmap accounting)."""
     old = mm.ptes.get(pfn)
     if old is not None:
-        _drop_entry(old)
+        drop_entry(old)
     folio.mapcount += 1
     pte = PTE(folio, writable)
     mm.ptes[pfn] = pte
     return pte
 
 
-def do_anonymous_page(mm: MMStruct, vma: VMA, pfn: int, write: bool) -> PTE:
+def _pte_step(what: str, pfn: int) -> LockStep:
+    """The step that writes the PTE of ``pfn`` under its PTL (``finish_fault`` and friends)."""
+    return LockStep(what, "PTL", tables=(page_table_of(pfn),), pages=(pfn, pfn + 1))
+
+
+#: ``vmf_anon_prepare``: the anon_vma word is written under ``mm->page_table_lock``
+_ANON_PREPARE = LockStep("vmf_anon_prepare", "mm->page_table_lock", words=True)
+
+
+def do_anonymous_page(mm: MMStruct, vma: VMA, pfn: int, write: bool) -> Steps[PTE | None]:
     """First touch of private anonymous memory (``do_anonymous_page``).
 
-    A read maps the shared zero page; a write prepares the anon_vma and allocates a page.
+    A read maps the shared zero page; a write prepares the anon_vma and allocates a page. None
+    when the entry is no longer empty under the PTL (``vmf_pte_changed``): the access faults
+    again.
     """
+    if write:
+        yield _ANON_PREPARE
+        _anon_prepare(vma)
+    yield _pte_step("do_anonymous_page: set the PTE", pfn)
+    if pfn in mm.ptes:
+        return None
     if not write:
         return _map(mm, pfn, ZERO_PAGE, False)
-    _anon_prepare(vma)
     return _map(mm, pfn, _new_anon_folio(vma, None), True)
 
 
@@ -247,33 +269,47 @@ def do_fault_around(mm: MMStruct, vma: VMA, addr: int, writable: bool) -> None:
             _map(mm, pfn, folio, writable)
 
 
-def do_fault(mm: MMStruct, vma: VMA, addr: int, pfn: int, write: bool) -> PTE:
-    """First touch of a file page (``do_read_fault`` / ``do_cow_fault`` / ``do_shared_fault``)."""
+def do_fault(mm: MMStruct, vma: VMA, addr: int, pfn: int, write: bool) -> Steps[PTE | None]:
+    """First touch of a file page (``do_read_fault`` / ``do_cow_fault`` / ``do_shared_fault``);
+    None when the entry is no longer empty under the PTL (the access faults again)."""
     if not write:
         # Shared writable mappings of shmem need no write-notify: map writable at once.
         writable = bool(vma.vm_flags & VM_SHARED and vma.vm_flags & VM_WRITE)
+        yield _pte_step("do_read_fault: map the page (and fault-around)", pfn)
+        if pfn in mm.ptes:
+            return None
         do_fault_around(mm, vma, addr, writable)
         entry = mm.ptes.get(pfn)
         if isinstance(entry, PTE):
             return entry
         return _map(mm, pfn, _file_folio(vma, addr), writable)
+    if vma.vm_flags & VM_SHARED:
+        yield _pte_step("do_shared_fault: set the PTE", pfn)
+        folio = _file_folio(vma, addr)
+        return None if pfn in mm.ptes else _map(mm, pfn, folio, True)
+    yield _ANON_PREPARE
     folio = _file_folio(vma, addr)
-    if vma.vm_flags & VM_SHARED:
-        return _map(mm, pfn, folio, True)
     _anon_prepare(vma)
-    return _map(mm, pfn, _new_anon_folio(vma, folio), True)
+    yield _pte_step("do_cow_fault: set the PTE", pfn)
+    return None if pfn in mm.ptes else _map(mm, pfn, _new_anon_folio(vma, folio), True)
 
 
-def do_wp_page(mm: MMStruct, vma: VMA, pfn: int, pte: PTE) -> PTE:
-    """Write to a present read-only page (``do_wp_page``): reuse, make writable, or copy."""
+def do_wp_page(mm: MMStruct, vma: VMA, pfn: int, pte: PTE) -> Steps[PTE | None]:
+    """Write to a present read-only page (``do_wp_page``): reuse, make writable, or copy; None
+    when the PTE changed before the PTL was taken (the access faults again)."""
     folio = pte.folio
-    if vma.vm_flags & VM_SHARED:
-        pte.writable = True  # wp_page_shared
+    if vma.vm_flags & VM_SHARED or (folio.is_anon and folio.mapcount == 1):
+        # wp_page_shared, or wp_can_reuse_anon_folio: exclusive, reuse in place
+        yield _pte_step("do_wp_page: make the PTE writable", pfn)
+        if mm.ptes.get(pfn) is not pte:
+            return None
+        pte.writable = True
         return pte
-    if folio.is_anon and folio.mapcount == 1:
-        pte.writable = True  # wp_can_reuse_anon_folio: exclusive, reuse in place
-        return pte
+    yield _ANON_PREPARE
     _anon_prepare(vma)  # wp_page_copy
+    yield _pte_step("wp_page_copy: set the PTE", pfn)
+    if mm.ptes.get(pfn) is not pte:
+        return None
     return _map(mm, pfn, _new_anon_folio(vma, folio), True)
 
 
@@ -284,31 +320,46 @@ def _access_error(vma: VMA, write: bool) -> bool:
     return not vma.vm_flags & VM_ACCESS_FLAGS
 
 
-def handle_mm_fault(mm: MMStruct, addr: int, write: bool) -> PTE:
+def handle_mm_fault_steps(mm: MMStruct, addr: int, write: bool) -> Steps[PTE]:
     """Resolve an access to ``addr`` the way the CPU and the fault handler would.
 
     Returns the present PTE that satisfies the access; raises :class:`SegmentationFault` for no
     VMA, no permission or a guard marker (``handle_pte_marker``), :class:`BusError` past the end
-    of a file (``handle_mm_fault`` with its ``do_user_addr_fault`` entry checks).
+    of a file (``handle_mm_fault`` with its ``do_user_addr_fault`` entry checks). Steps: the
+    lookup and the read of the entry, then the fault handler's (``vmf_anon_prepare``, the PTE
+    write under the PTL); if the entry changed in between, the access faults again.
     """
-    vma = mm.vma_lookup(addr)
-    if vma is None:
-        raise SegmentationFault(addr, "no VMA")
-    if _access_error(vma, write):
-        raise SegmentationFault(addr, "no permission")
     pfn = addr >> PAGE_SHIFT
-    entry = mm.ptes.get(pfn)
-    if entry is GUARD_MARKER:
-        raise SegmentationFault(addr, "guard marker")
-    if isinstance(entry, PTE):
-        pte = do_wp_page(mm, vma, pfn, entry) if write and not entry.writable else entry
-    elif vma_is_anonymous(vma):
-        pte = do_anonymous_page(mm, vma, pfn, write)
-    else:
-        pte = do_fault(mm, vma, addr, pfn, write)
-    if write:
-        pte.folio.dirty = True  # the store dirties the PTE (and so the page)
-    return pte
+    lookup = LockStep("handle_mm_fault: find the VMA, read the PTE", "mmap_lock (read)",
+                      tables=(page_table_of(pfn),), pages=(pfn, pfn + 1))
+    while True:
+        yield lookup
+        vma = mm.vma_lookup(addr)
+        if vma is None:
+            raise SegmentationFault(addr, "no VMA")
+        if _access_error(vma, write):
+            raise SegmentationFault(addr, "no permission")
+        entry = mm.ptes.get(pfn)
+        if entry is GUARD_MARKER:
+            raise SegmentationFault(addr, "guard marker")
+        pte: PTE | None
+        if isinstance(entry, PTE):
+            pte = (yield from do_wp_page(mm, vma, pfn, entry)) if write and not entry.writable \
+                else entry
+        elif vma_is_anonymous(vma):
+            pte = yield from do_anonymous_page(mm, vma, pfn, write)
+        else:
+            pte = yield from do_fault(mm, vma, addr, pfn, write)
+        if pte is None:
+            continue
+        if write:
+            pte.folio.dirty = True  # the store dirties the PTE (and so the page)
+        return pte
+
+
+def handle_mm_fault(mm: MMStruct, addr: int, write: bool) -> PTE:
+    """:func:`handle_mm_fault_steps` run to its end: a single-threaded access."""
+    return run_steps(handle_mm_fault_steps(mm, addr, write))
 
 
 # -- fork and mremap ----------------------------------------------------------------------------
@@ -337,20 +388,3 @@ def copy_page_range(dst_mm: MMStruct, dst_vma: VMA, src_vma: VMA) -> None:
         entry.folio.mapcount += 1
         dst_ptes[pfn] = PTE(entry.folio, entry.writable)
 
-
-def move_page_tables(mm: MMStruct, old_addr: int, new_addr: int, length: int) -> int:
-    """Move the entries of ``[old_addr, old_addr+length)`` to ``new_addr`` (``move_page_tables``).
-
-    Markers move with the pages. Returns the length moved (all of it: the model cannot fail).
-    """
-    ptes = mm.ptes
-    shift = (new_addr - old_addr) >> PAGE_SHIFT
-    first = old_addr >> PAGE_SHIFT
-    last = first + (length >> PAGE_SHIFT)
-    moved = [(pfn, ptes.pop(pfn)) for pfn in pfns_in_range(ptes, first, last)]
-    for pfn, entry in moved:
-        old = ptes.get(pfn + shift)
-        if old is not None:
-            _drop_entry(old)
-        ptes[pfn + shift] = entry
-    return length

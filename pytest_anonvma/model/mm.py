@@ -1,4 +1,5 @@
-"""The RFC's anon_vma accessors (include/linux/mm.h with the patch applied).
+"""VMA helpers of include/linux/mm.h: ``vma_is_anonymous`` and the RFC's anon_vma accessors
+(with the patch applied).
 
 ``vma.anon_vma`` is a word: the address of an anon_vma object with flag bits in its low bits.
 Everything except fork's page-table decision and THP retraction looks only at the masked pointer.
@@ -9,6 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from pytest_anonvma.model.mm_types import ANON_VMA_FLAGS_MASK, ANON_VMA_UNFAULTED, VMA
+
+
+def vma_is_anonymous(vma: VMA) -> bool:
+    """A VMA without vm_ops is anonymous (mirrors ``vma_is_anonymous``)."""
+    return vma.vm_ops is None
 
 
 def vma_anon_vma(vma: VMA) -> Any:

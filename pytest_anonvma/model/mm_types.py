@@ -8,6 +8,7 @@ counts slab allocations the way the patch's cover letter does.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,11 +16,47 @@ from typing import TYPE_CHECKING, Any
 
 from sortedcontainers import SortedKeyList
 
+# The kernel's values live in pytest_anonvma.constants; the model's modules import them here.
+from pytest_anonvma.constants import (  # noqa: F401
+    ERAS,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    VM_ACCESS_FLAGS,
+    VM_ACCOUNT,
+    VM_DONTCOPY,
+    VM_DONTEXPAND,
+    VM_EXEC,
+    VM_FLAG_NAMES,
+    VM_GROWSDOWN,
+    VM_HUGETLB,
+    VM_IO,
+    VM_LOCKED,
+    VM_LOCKED_MASK,
+    VM_LOCKONFAULT,
+    VM_MAYBE_GUARD,
+    VM_MAYEXEC,
+    VM_MAYREAD,
+    VM_MAYSHARE,
+    VM_MAYWRITE,
+    VM_MIXEDMAP,
+    VM_NOHUGEPAGE,
+    VM_NORESERVE,
+    VM_PFNMAP,
+    VM_RAND_READ,
+    VM_READ,
+    VM_SEQ_READ,
+    VM_SHARED,
+    VM_SOFTDIRTY,
+    VM_SPECIAL,
+    VM_STICKY,
+    VM_UFFD_WP,
+    VM_WIPEONFORK,
+    VM_WRITE,
+)
+
 if TYPE_CHECKING:
     from pytest_anonvma.designs.base import Design
 
-PAGE_SIZE = 4096
-PAGE_SHIFT = 12
 #: the largest unsigned long: syscall lengths and addresses are taken modulo 2**64
 ULONG_MAX = (1 << 64) - 1
 
@@ -28,62 +65,14 @@ def page_align(length: int) -> int:
     """``PAGE_ALIGN`` of an unsigned long: round up to a page modulo 2**64 (ULONG_MAX -> 0)."""
     return (length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1) & ULONG_MAX
 
-# vm_flags bits (include/linux/mm.h; values as on x86-64 where the kernel fixes them).
-VM_READ = 0x1
-VM_WRITE = 0x2
-VM_EXEC = 0x4
-VM_SHARED = 0x8
-VM_MAYREAD = 0x10
-VM_MAYWRITE = 0x20
-VM_MAYEXEC = 0x40
-VM_MAYSHARE = 0x80
-VM_GROWSDOWN = 0x100
-VM_UFFD_MISSING = 0x200
-VM_PFNMAP = 0x400
-VM_MAYBE_GUARD = 0x800
-VM_UFFD_WP = 0x1000
-VM_LOCKED = 0x2000
-VM_IO = 0x4000
-VM_SEQ_READ = 0x8000
-VM_RAND_READ = 0x10000
-VM_DONTCOPY = 0x20000
-VM_DONTEXPAND = 0x40000
-VM_LOCKONFAULT = 0x80000
-VM_ACCOUNT = 0x100000
-VM_NORESERVE = 0x200000
-VM_HUGETLB = 0x400000
-VM_WIPEONFORK = 0x2000000
-VM_DONTDUMP = 0x4000000
-VM_SOFTDIRTY = 0x8000000
-VM_MIXEDMAP = 0x10000000
-VM_HUGEPAGE = 0x20000000
-VM_NOHUGEPAGE = 0x40000000
-VM_MERGEABLE = 0x80000000
-
-VM_SPECIAL = VM_IO | VM_DONTEXPAND | VM_PFNMAP | VM_MIXEDMAP
-VM_LOCKED_MASK = VM_LOCKED | VM_LOCKONFAULT
-VM_ACCESS_FLAGS = VM_READ | VM_WRITE | VM_EXEC
-#: flags that, in the sticky-flag era (6.18), never block a merge and are OR-ed onto the survivor
-VM_STICKY = VM_SOFTDIRTY | VM_MAYBE_GUARD
-
-VM_FLAG_NAMES: dict[int, str] = {
-    value: name
-    for name, value in sorted(globals().items())
-    if name.startswith("VM_")
-    and isinstance(value, int)
-    and value
-    and value & (value - 1) == 0
-}
-
 # The anon_vma word's flag bits (the RFC: bit 0 stolen from the pointer).
 ANON_VMA_UNFAULTED = 0x1
 ANON_VMA_FLAGS_MASK = 0x7  # anon_vma objects are at least 8-byte aligned
 
-ERAS = ("2025-03", "6.18")
 
-
+@functools.cache
 def vm_flag_names(vm_flags: int) -> frozenset[str]:
-    """The kernel names of the bits set in ``vm_flags``."""
+    """The kernel names of the bits set in ``vm_flags`` (computed once per value)."""
     return frozenset(name for bit, name in VM_FLAG_NAMES.items() if vm_flags & bit)
 
 

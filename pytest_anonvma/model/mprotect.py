@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import errno
 
-from pytest_anonvma.constants import PROT_EXEC, PROT_READ, PROT_WRITE
+from pytest_anonvma.constants import ERA_6_18, PROT_EXEC, PROT_READ, PROT_WRITE
 from pytest_anonvma.model.gup import populate_vma_page_range
-from pytest_anonvma.model.memory import PTE, pfns_in_range, vma_is_anonymous
-from pytest_anonvma.model.mm import vma_anon_vma_addr
+from pytest_anonvma.model.memory import PTE, pfns_in_range
+from pytest_anonvma.model.mm import vma_anon_vma_addr, vma_is_anonymous
 from pytest_anonvma.model.mm_types import (
     PAGE_SHIFT,
     PAGE_SIZE,
@@ -35,7 +35,6 @@ __all__ = [
     "mprotect_fixup",
 ]
 
-ERA_6_18 = "6.18"
 PROT_SEM = 0x8
 PROT_GROWSDOWN = 0x01000000
 PROT_GROWSUP = 0x02000000

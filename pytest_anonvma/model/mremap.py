@@ -12,6 +12,7 @@ import errno
 from dataclasses import dataclass
 
 from pytest_anonvma.constants import (
+    ERA_6_18,
     MAP_FIXED,
     MAP_SHARED,
     MREMAP_DONTUNMAP,
@@ -19,7 +20,7 @@ from pytest_anonvma.constants import (
     MREMAP_MAYMOVE,
 )
 from pytest_anonvma.model.gup import mm_populate
-from pytest_anonvma.model.memory import move_page_tables
+from pytest_anonvma.model.memory import drop_entry, pfns_in_range
 from pytest_anonvma.model.mm_types import (
     PAGE_SHIFT,
     PAGE_SIZE,
@@ -36,9 +37,7 @@ from pytest_anonvma.model.mm_types import (
 )
 from pytest_anonvma.model.mmap import TASK_SIZE, get_unmapped_area
 
-__all__ = ["VmaRemap", "do_mremap", "move_vma", "vma_expandable"]
-
-ERA_6_18 = "6.18"
+__all__ = ["VmaRemap", "do_mremap", "move_page_tables", "move_vma", "vma_expandable"]
 
 
 @dataclass
@@ -143,6 +142,24 @@ def _set_new_addr(vrm: VmaRemap) -> int:
         return res
     vrm.new_addr = res
     return 0
+
+
+def move_page_tables(mm: MMStruct, old_addr: int, new_addr: int, length: int) -> int:
+    """Move the entries of ``[old_addr, old_addr+length)`` to ``new_addr`` (``move_page_tables``).
+
+    Markers move with the pages. Returns the length moved (all of it: the model cannot fail).
+    """
+    ptes = mm.ptes
+    shift = (new_addr - old_addr) >> PAGE_SHIFT
+    first = old_addr >> PAGE_SHIFT
+    last = first + (length >> PAGE_SHIFT)
+    moved = [(pfn, ptes.pop(pfn)) for pfn in pfns_in_range(ptes, first, last)]
+    for pfn, entry in moved:
+        old = ptes.get(pfn + shift)
+        if old is not None:
+            drop_entry(old)
+        ptes[pfn + shift] = entry
+    return length
 
 
 def _unmap_source(vrm: VmaRemap, vma: VMA, addr: int, length: int, vm_flags: int) -> None:

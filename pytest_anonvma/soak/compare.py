@@ -34,6 +34,7 @@ from collections.abc import Iterable
 
 from pytest_anonvma.cases.arena import page_addr
 from pytest_anonvma.cases.steps import Action, Mremap, VmaField, format_prot
+from pytest_anonvma.constants import FAULT_AROUND_PAGES
 from pytest_anonvma.generate.oracles import (
     Finding,
     outcome_findings,
@@ -41,7 +42,6 @@ from pytest_anonvma.generate.oracles import (
     vma_findings,
 )
 from pytest_anonvma.generate.perform import Outcome
-from pytest_anonvma.model.memory import FAULT_AROUND_PAGES
 from pytest_anonvma.soak.observe import Observation
 
 __all__ = ["disagreements", "loose_after_fork", "loose_after_touch", "move_loose",

@@ -6,7 +6,12 @@ oracle (:mod:`pytest_anonvma.soak.compare`). A model stops being played at its f
 disagreement, kept as a :class:`~pytest_anonvma.generate.lockstep.StepFailure` (the model's
 outcomes as history, the oracle's side in the findings), the shape the generated-case shrinker
 and case writer take. The oracle's own errors (a sandbox that dies or times out) propagate:
-they are not disagreements.
+they are not disagreements: they, and a factory that fails, end the soak with a
+:class:`SoakError`.
+
+Every step of each implementation, and the closing of its address spaces, runs under
+``step_timeout`` (:func:`~pytest_anonvma.timeouts.time_limit`): a model that raises, hangs or
+answers with the wrong type has a ``crash`` or ``timeout`` disagreement at that step.
 
 A model of another design may also *part* from the oracle: when an ``mremap`` succeeds on one
 and fails on the other while their VMA boundaries inside its range differ, the designs merged
@@ -16,12 +21,13 @@ lockstep). That model is not compared any further in that sequence; it is not a 
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 
 from pytest_anonvma.cases.arena import page_addr
 from pytest_anonvma.cases.runner import mm_design, mm_era
+from pytest_anonvma.cases.space import Space
 from pytest_anonvma.cases.steps import (
     Action,
     Fork,
@@ -29,14 +35,15 @@ from pytest_anonvma.cases.steps import (
     Mlock,
     Mmap,
     Mremap,
-    Munlock,
+    Pages,
     RangeAction,
     Touch,
 )
+from pytest_anonvma.conformity import checked
 from pytest_anonvma.contract import MM
 from pytest_anonvma.generate.lockstep import StepFailure
 from pytest_anonvma.generate.oracles import Finding
-from pytest_anonvma.generate.perform import Outcome, Space, perform
+from pytest_anonvma.generate.perform import Outcome, perform
 from pytest_anonvma.soak.compare import (
     disagreements,
     loose_after_fork,
@@ -44,21 +51,39 @@ from pytest_anonvma.soak.compare import (
     move_loose,
 )
 from pytest_anonvma.soak.observe import LAYOUT_FLAGS, Observation, observe
+from pytest_anonvma.timeouts import ImplementationTimeout, time_limit
 
-__all__ = ["SoakRun", "first_disagreement", "pin"]
+__all__ = ["DEFAULT_STEP_TIMEOUT", "FAULTS", "SoakError", "SoakRun", "fault",
+           "first_disagreement"]
+
+#: seconds one step (or closing an address space) may take on one implementation
+DEFAULT_STEP_TIMEOUT = 10.0
 
 
-def pin(mm: MM) -> None:
-    """Keep a sandboxed address space (one with a ``pid``) and its future forks on one CPU.
+#: what an implementation's call may end with that is its fault, not the soak's: any exception
+#: (an interrupt excepted), ``sys.exit()`` included, and the time limit
+FAULTS = (Exception, SystemExit, ImplementationTimeout)
 
-    Freshly faulted and MADV_FREE'd pages sit in per-CPU batches before they reach the LRU
-    lists, and MADV_PAGEOUT drains only its own CPU's: a sandbox that migrates between CPUs
-    sometimes keeps a lazily freed page that pageout would otherwise discard (2 of 300 runs on
-    the test VM). On one CPU the outcome is always the same.
-    """
-    pid = getattr(mm, "pid", None)
-    if isinstance(pid, int):
-        os.sched_setaffinity(pid, {min(os.sched_getaffinity(0))})
+
+class SoakError(Exception):
+    """The soak cannot go on: the oracle failed or hung, or a factory failed (one line)."""
+
+
+def fault(exc: BaseException, seconds: float) -> str:
+    """What went wrong, in a few words: ``raised KeyError: 3`` or ``did not finish ...``."""
+    if isinstance(exc, ImplementationTimeout):
+        return f"did not finish within {seconds:g} s (--step-timeout)"
+    return f"raised {type(exc).__name__}: {exc}"
+
+
+def _broken(what: str, exc: BaseException, seconds: float, oracle: dict[str, Observation],
+            expected: Outcome | None = None) -> Finding:
+    """The disagreement of a model that raised (``crash``) or hung (``timeout``) in ``what``;
+    ``oracle``: the oracle's address spaces then (stated as ``pages`` expectations, so the case
+    written checks them); ``expected``: the oracle's outcome of the step."""
+    kind = "timeout" if isinstance(exc, ImplementationTimeout) else "crash"
+    checks = tuple(Pages(0, seen.states, mm=name) for name, seen in oracle.items())
+    return Finding(kind, f"{what} {fault(exc, seconds)}", checks, expected)
 
 
 @dataclass
@@ -86,7 +111,7 @@ def _populates(action: RangeAction) -> bool:
         return action.advice.startswith("populate")
     if isinstance(action, Mmap):
         return action.populate
-    return isinstance(action, Mlock) and not isinstance(action, Munlock)
+    return isinstance(action, Mlock)
 
 
 def _touched(action: Action) -> range | None:
@@ -112,50 +137,91 @@ def _cuts(space: Space, step: Mremap) -> list[int]:
     if mm is None or "layout" not in getattr(mm, "capabilities", ()):
         return []
     first, end = page_addr(step.first), page_addr(step.first + step.count)
-    return [edge for v in mm.vmas() for edge in (v.start, v.end) if first < edge < end]
+    vmas = checked(mm, "vmas", mm.vmas())
+    return [edge for v in vmas for edge in (v.start, v.end) if first < edge < end]
 
 
 class SoakRun:
     """One sequence on ``oracle`` and each of ``models`` (label -> factory), all fresh.
 
     ``width`` is how many arena pages are compared; ``oracle_name`` names the oracle in
-    messages; ``flags`` are the VMA flags compared with the model of the oracle's design.
-    Use as a context manager (every address space is closed on exit).
+    messages; ``flags`` are the VMA flags compared with the model of the oracle's design;
+    ``step_timeout`` bounds each step on each implementation (seconds). Use as a context
+    manager (every address space is closed on exit).
     """
 
     def __init__(self, oracle: Callable[[], MM], models: Mapping[str, Callable[[], MM]],
                  width: int, oracle_name: str = "live",
-                 flags: frozenset[str] = LAYOUT_FLAGS) -> None:
+                 flags: frozenset[str] = LAYOUT_FLAGS,
+                 step_timeout: float = DEFAULT_STEP_TIMEOUT) -> None:
         self.width, self.oracle_name, self.flags = width, oracle_name, flags
+        self.step_timeout = step_timeout
         self.oracle = Space(oracle)
         self.sides: dict[str, _Side] = {}
         self.steps = 0
+        #: the oracle's address spaces after the last step
+        self.seen: dict[str, Observation] = {}
         try:
-            root = self.oracle.mms["parent"] = oracle()
-            pin(root)
+            with self._oracle_part("starting"):
+                root = self.oracle.mms["parent"] = oracle()
             family = (mm_design(root), mm_era(root))
             for label, factory in models.items():
                 space = Space(factory)
-                model = space.mms["parent"] = factory()
+                with self._failing(f"model {label}", "starting"), self._limit(label, "starting"):
+                    model = space.mms["parent"] = factory()
                 same = (mm_design(model), mm_era(model)) == family
                 self.sides[label] = _Side(space, layout=same)
         except BaseException:
             self.close()
             raise
 
-    def close(self) -> None:
-        """Close every address space of the oracle and the models."""
+    def _limit(self, who: str, doing: str) -> AbstractContextManager[None]:
+        """The time limit of one step (or ``doing``) on implementation ``who``."""
+        return time_limit(self.step_timeout, f"soak: {who} {doing}: took longer than "
+                          f"{self.step_timeout:g} s")
+
+    @contextmanager
+    def _failing(self, who: str, doing: str) -> Iterator[None]:
+        """Turn an exception or a timeout of ``who`` while ``doing`` into a :class:`SoakError`."""
         try:
-            self.oracle.close()
-        finally:
-            for side in self.sides.values():
-                side.space.close()
+            yield
+        except FAULTS as exc:
+            raise SoakError(f"{who} {doing}: {fault(exc, self.step_timeout)}") from exc
+
+    @contextmanager
+    def _oracle_part(self, doing: str) -> Iterator[None]:
+        """The oracle ``doing`` something, within the time limit; a failure is a SoakError."""
+        who = f"the oracle {self.oracle_name}"
+        with self._failing(who, doing), self._limit(who, doing):
+            yield
+
+    def close(self) -> None:
+        """Close every address space of the models, then the oracle's. A model whose close
+        fails (raises, hangs) has that as its disagreement at its last step, unless it had
+        one; the oracle's failure is a :class:`SoakError`."""
+        for label, side in self.sides.items():
+            while side.space.mms:  # closing pops each address space first: go on past a failure
+                try:
+                    with self._limit(label, "closing"):
+                        side.space.close()
+                except FAULTS as exc:
+                    if side.failure is None and side.history:
+                        found = _broken("close()", exc, self.step_timeout, self.seen)
+                        side.failure = StepFailure(len(side.history) - 1, (found,),
+                                                   tuple(side.history))
+        with self._oracle_part("closing"):
+            while self.oracle.mms:
+                self.oracle.close()
 
     def __enter__(self) -> SoakRun:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        try:
+            self.close()
+        except SoakError:
+            if kind is None:
+                raise  # else the exception on its way out (an interrupt, say) is the news
 
     @property
     def failures(self) -> dict[str, StepFailure]:
@@ -177,33 +243,32 @@ class SoakRun:
         index = self.steps
         self.steps += 1
         active = {label: side for label, side in self.sides.items() if side.active}
-        # where an mremap's success may depend on the design: VMA boundaries inside its range
-        oracle_cuts: list[int] | None = None
-        cuts: dict[str, list[int]] = {}
-        if isinstance(action, Mremap):
-            oracle_cuts = _cuts(self.oracle, action)
-            cuts = {label: _cuts(side.space, action) for label, side in active.items()
-                    if not side.layout}
-        want = perform(action, self.oracle)
-        expected = _observe_all(self.oracle, self.width, self.flags)
+        with self._oracle_part(f"at step {index + 1} '{action.format()}'"):
+            # where an mremap's success may depend on the design: VMA boundaries in its range
+            oracle_cuts = _cuts(self.oracle, action) if isinstance(action, Mremap) else None
+            want = perform(action, self.oracle)
+            expected = self.seen = _observe_all(self.oracle, self.width, self.flags)
         new: dict[str, StepFailure] = {}
         for label, side in active.items():
-            findings = self._compare(side, action, want, expected, cuts.get(label),
-                                     oracle_cuts)
+            findings = self._compare(side, action, want, expected, oracle_cuts,
+                                     self._limit(label, f"at step {index + 1}"))
             if findings:
                 side.failure = new[label] = StepFailure(index, tuple(findings),
                                                         tuple(side.history))
         return new
 
     def _compare(self, side: _Side, action: Action, want: Outcome,
-                 expected: dict[str, Observation], cuts: list[int] | None,
-                 oracle_cuts: list[int] | None) -> list[Finding]:
+                 expected: dict[str, Observation], oracle_cuts: list[int] | None,
+                 limit: AbstractContextManager[None]) -> list[Finding]:
         try:
-            got = perform(action, side.space)
-            observed = _observe_all(side.space, self.width, self.flags)
-        except Exception as exc:  # not an errno, not a fault: the model broke
+            with limit:
+                cuts = (_cuts(side.space, action)
+                        if isinstance(action, Mremap) and not side.layout else None)
+                got = perform(action, side.space)
+                observed = _observe_all(side.space, self.width, self.flags)
+        except FAULTS as exc:  # the model broke, or hung
             side.history.append((action, Outcome()))
-            return [Finding("crash", f"'{action.format()}' raised {type(exc).__name__}: {exc}")]
+            return [_broken(f"'{action.format()}'", exc, self.step_timeout, expected, want)]
         side.history.append((action, got))
         if got != want and cuts is not None and cuts != oracle_cuts:
             side.parted = (f"'{action.format()}' gave {got.describe()} here and "
@@ -238,14 +303,15 @@ class SoakRun:
 
 def first_disagreement(steps: Sequence[Action], oracle: Callable[[], MM],
                        model: Callable[[], MM], width: int, oracle_name: str = "live",
-                       flags: frozenset[str] = LAYOUT_FLAGS) -> StepFailure | None:
-    """Play ``steps`` on ``oracle`` and ``model``; the model's first disagreement, or None
-    (also when the model parted from the oracle first)."""
-    with SoakRun(oracle, {"model": model}, width, oracle_name, flags) as run:
+                       flags: frozenset[str] = LAYOUT_FLAGS,
+                       step_timeout: float = DEFAULT_STEP_TIMEOUT) -> StepFailure | None:
+    """Play ``steps`` on ``oracle`` and ``model``; the model's first disagreement (a failed
+    close included), or None (also when the model parted from the oracle first)."""
+    with SoakRun(oracle, {"model": model}, width, oracle_name, flags, step_timeout) as run:
         for action in steps:
             found = run.step(action)
             if found:
                 return found["model"]
             if not run.comparing:
                 break
-    return None
+    return run.failures.get("model")

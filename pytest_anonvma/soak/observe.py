@@ -5,6 +5,10 @@ every arena page the sequences use, the protection of every such page (None wher
 mapped), and the VMA list projected to what the kernel shows and the models can be held to
 (boundaries, protection, the flags in :data:`LAYOUT_FLAGS`; pgoff of file VMAs only, since
 ``/proc/PID/maps`` shows 0 for anonymous ones).
+
+A value of the wrong type (``page()`` answering ``"P"``, ``vmas()`` a list of numbers) is a
+:class:`~pytest_anonvma.conformity.ContractViolation` naming the method, the value and what the
+contract expects.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pytest_anonvma.cases.arena import ARENA_BASE, page_addr
+from pytest_anonvma.conformity import ContractViolation, checked, shown
 from pytest_anonvma.constants import PAGE_SIZE
 from pytest_anonvma.contract import MM, VMAInfo
 from pytest_anonvma.generate.oracles import VmaView
@@ -49,7 +54,8 @@ def project(vma: VMAInfo, flags: frozenset[str]) -> VMAInfo:
     the live backend shows no file and pgoff 0 for it (``docs/kernel-fidelity.md``).
     """
     file = None if vma.file == SHARED_ANON_FILE else vma.file
-    return VMAInfo(start=vma.start, end=vma.end, prot=vma.prot, flags=vma.flags & flags,
+    return VMAInfo(start=vma.start, end=vma.end, prot=vma.prot,
+                   flags=flags.intersection(vma.flags),
                    pgoff=vma.pgoff if file is not None else 0, file=file)
 
 
@@ -67,8 +73,12 @@ def page_prots(vmas: Sequence[VMAInfo], width: int) -> tuple[int | None, ...]:
 def _states(mm: MM, width: int) -> str:
     many = getattr(mm, "pages", None)  # the live backend reads pagemap once for all pages
     if callable(many):
-        return "".join(state.char for state in many(page_addr(0), width))
-    return "".join(mm.page(page_addr(page)).char for page in range(width))
+        states = many(page_addr(0), width)
+        if not isinstance(states, Sequence) or len(states) != width:
+            raise ContractViolation(f"{type(mm).__qualname__}.pages() returned {shown(states)}; "
+                                    f"the contract expects a list of {width} PageState")
+        return "".join(checked(mm, "page", state).char for state in states)
+    return "".join(checked(mm, "page", mm.page(page_addr(page))).char for page in range(width))
 
 
 def observe(mm: MM, width: int, flags: frozenset[str] = LAYOUT_FLAGS) -> Observation:
@@ -76,6 +86,6 @@ def observe(mm: MM, width: int, flags: frozenset[str] = LAYOUT_FLAGS) -> Observa
     states = _states(mm, width)
     if "layout" not in getattr(mm, "capabilities", ()):
         return Observation(states, None, None)
-    vmas = mm.vmas()
+    vmas = checked(mm, "vmas", mm.vmas())
     view = VmaView.of([project(vma, flags) for vma in vmas], {})
     return Observation(states, page_prots(view.vmas, width), view)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import pytest
 
 from pytest_anonvma.__main__ import main
 from pytest_anonvma.cases import BUNDLED_CASES, load_corpus, parse_cases
-from pytest_anonvma.cases.schema import CASE_FILE_SCHEMA, validate
+from pytest_anonvma.cases.schema import case_file_schema, validate
 from pytest_anonvma.cases.steps import Mmap
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,7 +23,7 @@ GOOD = """\
 [[case]]
 id = "good-one"
 about = "A guard page faults."
-source = "spec section 2"
+source = "docs/spec.md §2"
 tier = "guard"
 needs = ["pages"]
 steps = '''
@@ -38,7 +39,7 @@ def case_text(**fields: str) -> str:
     values = {
         "id": '"a-case"',
         "about": '"About."',
-        "source": '"spec section 2"',
+        "source": '"docs/spec.md §2"',
         "tier": '"guard"',
         "needs": '["pages"]',
     }
@@ -190,7 +191,7 @@ def test_lint_command_reports_each_problem_on_one_line(
     out = capsys.readouterr().out.splitlines()
     assert out == [
         f"{tmp_path / 'missing.toml'}:0: no such file or directory",
-        f"{bad}:5: case[0].tier: 'gold' is not one of guard, layout, patch",
+        f"{bad}:5: case[0].tier: 'gold' is not one of guard, layout, patch, interleave",
     ]
 
 
@@ -257,9 +258,84 @@ def test_schema_validator() -> None:
 def test_docs_render_the_current_schema() -> None:
     text = (ROOT / "docs" / "case-format.md").read_text()
     blocks = re.findall(r"```json\n(.*?)```", text, re.S)
-    assert json.loads(blocks[-1]) == CASE_FILE_SCHEMA
+    assert json.loads(blocks[-1]) == case_file_schema()
 
 
 def test_mmap_offset_needs_a_file() -> None:
     with pytest.raises(ValueError, match="needs a memfd"):
         Mmap(0, 1, offset=2)
+
+
+# -- bounds on input (issue 10, item 5) -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("states", "problem"),
+    [
+        ("G*999999999999", "page-state run 'G*999999999999': the length must be 1..1024"),
+        ("G*0x10000000000", "page-state run 'G*0x10000000000': the length must be 1..1024"),
+        (". G*1_000_000_000  # a comment", "page-state run 'G*1_000_000_000': the length"),
+        ("G*0", "page-state run 'G*0': the length must be 1..1024"),
+    ],
+)
+def test_repetition_count_is_bounded(states: str, problem: str) -> None:
+    """A run longer than the arena (or empty) is a problem at its line, found before the run
+    is built (it used to be a MemoryError)."""
+    text = case_text(steps=f"mmap 0 2 rw anon\nguard 0 1\npages 0 = {states}")
+    assert problem in problems_of(text)[0]
+    assert problems_of(text)[0].startswith("f.toml:10: ")
+
+
+def test_repetition_within_the_arena_is_left_to_the_parser() -> None:
+    """``G*1024`` is not refused for its size; the step parser judges it (here: too many
+    states for one page)."""
+    problems = problems_of(case_text(steps="mmap 0 2 rw anon\npages 0 = G*1024"))
+    assert problems and "repetition" not in problems[0]
+
+
+@pytest.mark.parametrize("opening", ["[", "{a = "])
+def test_deep_nesting_is_one_problem_at_its_line(opening: str) -> None:
+    """Arrays or inline tables nested 5,000 deep are a problem at the line where they pass the
+    limit (strings and comments holding brackets do not count), not a RecursionError."""
+    closing = "]" if opening == "[" else "}"
+    text = ("# [[[[\n[[case]]\nabout = '''\n[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\n'''\n"
+            f"x = {opening * 5000}1{closing * 5000}\n")
+    assert problems_of(text) == ["f.toml:6: TOML arrays or tables nested deeper than 32 levels"]
+
+
+@pytest.mark.parametrize("where", ["/dev/zero", "fifo.toml", "big.toml", "latin1.toml"])
+def test_unreadable_case_file_is_one_problem(tmp_path: Path, where: str) -> None:
+    """A device, a FIFO, a file over 4 MiB or one that is not UTF-8: one problem naming the
+    file, at once (``/dev/zero`` used to be read until memory ran out; a FIFO would block)."""
+    path = Path(where) if where.startswith("/") else tmp_path / where
+    if where == "fifo.toml":
+        os.mkfifo(path)
+    elif where == "big.toml":
+        path.write_text("#" * (4 * 1024 * 1024 + 1))
+    elif where == "latin1.toml":
+        path.write_bytes("# caf\xe9\n".encode("latin-1"))
+    corpus = load_corpus([path])
+    reason = {"big.toml": "larger than 4,194,304 bytes", "latin1.toml": "not UTF-8 text"}.get(
+        where, "not a regular file")
+    [problem] = corpus.errors[str(path)]
+    assert str(problem).startswith(f"{path}:1: cannot read: {reason}")
+
+
+def test_schema_problem_of_case_1_does_not_drop_case_10() -> None:
+    """Only the case a schema problem names is skipped (``case[1]`` is not a prefix match of
+    ``case[10]``): case 10's own problems are still found."""
+    cases = [case_text(id=f'"c-{n}"') for n in range(11)]
+    cases[10] = case_text(id='"c-10"', tier='"gold"', steps="mmap 0 2 rw anon\nzap 1")
+    cases[1] = case_text(id='"c-1"', tier='"gold"')
+    problems = problems_of("\n".join(cases))
+    assert any("case[10].tier" in p for p in problems)
+    assert any("case[1].tier" in p for p in problems)
+
+
+def test_duplicate_ids_among_many_cases() -> None:
+    """The duplicate check is a lookup (lint is linear): every repeat is found, each naming the
+    first occurrence."""
+    text = "\n".join(case_text(id=f'"c-{n % 500}"') for n in range(1000))
+    problems = problems_of(text)
+    assert len(problems) == 500
+    assert problems[0] == "f.toml:6001: duplicate case id 'c-0' (first at line 1)"

@@ -1,7 +1,7 @@
 """The case runner on a toy MM (tests/cases/cases_toy.py), correct or deliberately wrong: failure
 reports, named address spaces from fork, closing, capability and design filtering, stats deltas.
 Expected behaviour is the runner's contract (docs/case-format.md); the toy's answers that the
-cases expect follow the kernel's guard semantics (spec section 2)."""
+cases expect follow the kernel's guard semantics (docs/spec.md §2)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def make_case(
 ) -> Case:
     designs_line = f"designs = {designs}\n" if designs else ""
     text = (
-        f'[[case]]\nid = "{case_id}"\nabout = "A toy case."\nsource = "spec section 2"\n'
+        f'[[case]]\nid = "{case_id}"\nabout = "A toy case."\nsource = "docs/spec.md §2"\n'
         f'tier = "{tier}"\nneeds = {needs}\n{designs_line}steps = """\n{steps}\n"""\n'
     )
     cases, problems = parse_cases(text, "toy.toml")
@@ -70,14 +70,25 @@ def test_page_state_failure_report() -> None:
     lines = report.splitlines()
     assert lines[0] == "case 'toy-case' failed on 'toy-no-guards' (design reference) at toy.toml:10"
     assert "  about:  A toy case." in lines
-    assert "  source: spec section 2" in lines
+    assert "  source: docs/spec.md §2" in lines
     assert "       8 | mmap 0 4 rw anon" in lines
     assert "       9 | guard 1 1" in lines
     assert "  >   10 | pages 0..3 = . G . .    <-- failed here" in lines
-    assert "    (1 later step(s) not run)" in lines
+    assert "      11 | read 1 -> SIGSEGV    (not run)" in lines
     assert "    expected  . G . ." in lines
     assert "    actual    . . . ." in lines
     assert "                ^" in lines
+
+
+def test_failure_summary_and_cause() -> None:
+    """A failure in one line of words, and its cause without page numbers: the failing step's
+    kind, how it failed, and the last action before an expectation."""
+    case = make_case("mmap 0 4 rw anon\nguard 1 2\npages 0..3 = . G G .")
+    with pytest.raises(CaseFailure) as info:
+        run_case(case, Factory(ignore_guards=True), "toy")
+    failure = info.value
+    assert failure.summary == "pages 1..2: expected G, got ."
+    assert (failure.cause, failure.steps) == ("pages mismatch after guard", 3)
 
 
 def test_layout_failure_shows_both_pictures() -> None:

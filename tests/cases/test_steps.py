@@ -314,3 +314,111 @@ STEPS = st.one_of(
 @given(STEPS)
 def test_every_step_round_trips(step: S.Step) -> None:
     assert S.parse_step(step.format()) == step
+
+
+# --- each kind of step in one class ------------------------------------------------------------
+
+A0, P = 0x200000000000, C.PAGE_SIZE  # arena page 0 (pytest_anonvma.cases.arena), page size
+
+
+def test_every_keyword_is_parsed_by_its_own_class() -> None:
+    """Each kind's keywords come from the class (the guard shorthand from Madvise, the three
+    ``vma`` forms from their shared base), and together they are the language's keywords."""
+    owners = {word: kind for kind in S.STEP_KINDS for word in kind.parsers()}
+    assert tuple(owners) == S.KEYWORDS
+    assert owners["guard"] is owners["unguard"] is S.Madvise
+    for word, kind in owners.items():
+        example = next(line for line in CANONICAL if line.split()[0] == word)
+        assert isinstance(S.parse_step(example), kind)
+
+
+def test_munlock_is_its_own_kind() -> None:
+    """munlock shares mlock's capability, not its class: code asking "is this an mlock?" (the
+    shadow, the soak's populate rule) must not see munlock."""
+    munlock, mlock = S.parse_step("munlock 0 2"), S.parse_step("mlock 0 2")
+    assert not isinstance(munlock, S.Mlock) and not isinstance(mlock, S.Munlock)
+    assert munlock.capabilities() == mlock.capabilities() == {"mlock"}
+
+
+@pytest.mark.parametrize(
+    ("text", "method", "args"),
+    [
+        # mmap(2) with MAP_FIXED: the arena address, bytes, PROT_*, MAP_* flags, fd, byte offset
+        ("mmap 1 2 r anon", "mmap",
+         (A0 + P, 2 * P, C.PROT_READ, C.MAP_FIXED | C.MAP_PRIVATE | C.MAP_ANONYMOUS, None, 0)),
+        ("mmap 0 1 rw shared memfd:f offset 3 populate noreserve", "mmap",
+         (A0, P, C.PROT_READ | C.PROT_WRITE,
+          C.MAP_FIXED | C.MAP_SHARED | C.MAP_POPULATE | C.MAP_NORESERVE, "FD", 3 * P)),
+        ("munmap 0+12 1", "munmap", (A0 + 12, P)),
+        ("mprotect 2 1 none", "mprotect", (A0 + 2 * P, P, C.PROT_NONE)),
+        ("guard 0 3", "madvise", (A0, 3 * P, C.MADV_GUARD_INSTALL)),
+        ("unguard 0 3", "madvise", (A0, 3 * P, C.MADV_GUARD_REMOVE)),
+        ("madvise 0 1 dontneed", "madvise", (A0, P, C.MADV_DONTNEED)),
+        ("mlock 1 1", "mlock", (A0 + P, P)),
+        ("munlock 1 1", "munlock", (A0 + P, P)),
+        # mremap(2): old address and size, new size, MREMAP_* flags, the fixed target or None
+        ("mremap 0 2 -> 3", "mremap", (A0, 2 * P, 3 * P, 0, None)),
+        ("mremap 0 2 -> 2 maymove fixed 5 dontunmap", "mremap",
+         (A0, 2 * P, 2 * P, C.MREMAP_MAYMOVE | C.MREMAP_FIXED | C.MREMAP_DONTUNMAP, A0 + 5 * P)),
+        ("memfd f 4", "memfd", ("f", 4 * P)),
+        ("fork as child", "fork", ()),
+    ],
+)
+def test_system_calls_name_their_mm_method(
+    text: str, method: str, args: tuple[object, ...]
+) -> None:
+    """An action is one call of the MM method named after its system call, with the
+    system call's arguments (docs/contract.md); an mmap of a memfd passes the run's file."""
+    step = S.parse_step(text)
+    assert isinstance(step, S.Action)
+    (call,) = step.calls({"f": "FD"})
+    assert (call.method, call.args, call.page) == (method, args, None)
+
+
+def test_fork_and_memfd_name_what_they_make() -> None:
+    (fork,) = S.Fork("kid").calls({})
+    (memfd,) = S.Memfd("f", 1).calls({})
+    assert (fork.new_mm, fork.new_file) == ("kid", None)
+    assert (memfd.new_mm, memfd.new_file) == (None, "f")
+
+
+def test_a_touch_is_one_access_a_page() -> None:
+    """``write 2..4 0x5a`` stores the byte at the start of each page, in page order."""
+    calls = S.parse_step("write 2..4 0x5a").calls({})  # type: ignore[union-attr]
+    assert [(c.method, c.args, c.page) for c in calls] == [
+        ("write", (A0 + page * P, 0x5A), page) for page in (2, 3, 4)
+    ]
+    (read,) = S.parse_step("read 1 == 0").calls({})  # type: ignore[union-attr]
+    assert (read.method, read.args, read.page) == ("read", (A0 + P,), 1)
+
+
+def test_checkpoint_is_no_mm_operation() -> None:
+    with pytest.raises(ValueError, match="cannot perform 'checkpoint'"):
+        S.Checkpoint().calls({})
+
+
+def test_mapped_memfds() -> None:
+    assert S.parse_step("mmap 0 1 rw memfd:f").memfds() == {"f"}  # type: ignore[union-attr]
+    assert S.parse_step("mmap 0 1 rw shared anon").memfds() == set()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("text", "result", "problem"),
+    [
+        ("mmap 1 1 rw anon", A0 + P, None),
+        ("mmap 1 1 rw anon", A0, "MAP_FIXED mmap returned 0x200000000000, not the requested "
+                                 "0x200000001000"),
+        ("mremap 0 1 -> 2", A0, None),
+        ("mremap 0 1 -> 2", A0 + P, "mremap without maymove moved the mapping to 0x200000001000"),
+        ("mremap 0 1 -> 2 maymove", A0 + 9 * P, None),
+        ("mremap 0 1 -> 1 maymove fixed 3", A0, "mremap to a fixed address returned "
+                                                "0x200000000000, not 0x200000003000"),
+        ("munmap 0 1", None, None),
+    ],
+)
+def test_wrong_results(text: str, result: int | None, problem: str | None) -> None:
+    """MAP_FIXED maps exactly there; mremap moves only with MREMAP_MAYMOVE and then, with
+    MREMAP_FIXED, exactly to the target (mremap(2))."""
+    step = S.parse_step(text)
+    assert isinstance(step, S.Action)
+    assert step.wrong_result(result) == problem

@@ -12,11 +12,14 @@ import subprocess
 import sys
 from collections import Counter
 
+from pytest_anonvma import registry
 from pytest_anonvma.cases.corpus import check_case
 from pytest_anonvma.cases.steps import Fork, Madvise, Mmap, Mprotect, Mremap, parse_steps
 from pytest_anonvma.generate.generator import (
+    OPERATIONS,
     OTHER_ADVICE,
     WINDOW,
+    Builder,
     case_id,
     generate_case,
     generated_cases,
@@ -101,7 +104,7 @@ def test_coverage_of_the_operation_mix() -> None:
 
 def test_hazard_shapes_are_frequent() -> None:
     """The mprotect-merge shape (protect a page away, guard it, protect it back) opens many
-    cases (spec section 4's first hazard)."""
+    cases (docs/spec.md §4.1)."""
     def has_shape(steps: tuple) -> bool:
         for i in range(len(steps) - 2):
             a, b, c = steps[i:i + 3]
@@ -113,3 +116,13 @@ def test_hazard_shapes_are_frequent() -> None:
 
     cases = generated_cases(SEED, 100)
     assert sum(has_shape(c.steps) for c in cases) >= 10
+
+
+def test_one_list_of_operations() -> None:
+    """Each weighted operation is a builder method, and the explorer's rules are exactly them."""
+    from pytest_anonvma.generate import explorer
+
+    assert all(callable(getattr(Builder, f"op_{name}", None)) for name in OPERATIONS)
+    assert explorer.OPERATIONS is OPERATIONS
+    machine = explorer.explorer_machine(registry.resolve("reference"))
+    assert all(callable(getattr(machine, name, None)) for name in OPERATIONS)

@@ -3,7 +3,7 @@ broken toy implementations each caught by the oracle meant for it.
 
 Expected values come from the kernel's documented semantics, not from a model's output:
 madvise(2) (MADV_GUARD_INSTALL/REMOVE, DONTNEED, WIPEONFORK, DONTFORK), fork(2) (private
-mappings are copy-on-write, shared ones stay shared), mremap(2), and the spec, section 2 (markers
+mappings are copy-on-write, shared ones stay shared), mremap(2), and docs/spec.md §2 (markers
 survive everything but remove, unmap, MAP_FIXED replacement and an mremap shrink; a removed
 anonymous page reads zero; a hole makes madvise fail with ENOMEM after the mapped parts).
 """
@@ -82,6 +82,21 @@ def test_private_file_page_reads_the_file_until_written() -> None:
     assert shadow.expected_value("parent", 1) == 0x55
 
 
+def test_mlock_may_copy_a_private_file_page_and_munlock_changes_nothing() -> None:
+    """mlock(2) populates the range, and populating a writable private mapping write-faults
+    (populate_vma_page_range in mm/gup.c breaks COW): a private file page may now hold a copy,
+    so the shadow stops claiming its byte. munlock(2) only clears VM_LOCKED: nothing a reader
+    sees changes."""
+    text = """
+        memfd s 8
+        mmap 0 1 rw shared memfd:s
+        mmap 1 1 rw memfd:s
+        write 0 0x55
+    """
+    assert _shadow(text + "munlock 1 1").expected_value("parent", 1) == 0x55
+    assert _shadow(text + "mlock 1 1").expected_value("parent", 1) is None
+
+
 def test_guard_install_zaps_private_data_only() -> None:
     """Install zaps present pages: private data is lost (reads zero after remove), shared data
     stays in the file."""
@@ -115,7 +130,7 @@ def test_wipeonfork_and_dontfork() -> None:
 
 
 def test_hole_still_advises_the_mapped_part() -> None:
-    """madvise over a hole fails with ENOMEM after advising every mapped VMA (spec s.2)."""
+    """madvise over a hole fails with ENOMEM after advising every mapped VMA (docs/spec.md §2.1)."""
     shadow = _shadow("""
         mmap 0 1 rw anon
         write 0 0x12
@@ -183,14 +198,14 @@ def _bounds(line: str, before: set[int], ok: bool = True) -> tuple[set[int], set
     ("mremap 0 3 -> 2 maymove fixed 10", {0, 2}, True, {10}, {10}),
     # a failed fixed move may have unmapped its target and the old tail (mremap_to's order)
     ("mremap 0 3 -> 2 maymove fixed 10", {0, 2, 10}, False, {0}, {0, 2, 10}),
-    ("madvise 0 4 dontneed", {1}, True, {1}, {1}),  # survive DONTNEED (spec s.2)
+    ("madvise 0 4 dontneed", {1}, True, {1}, {1}),  # survive DONTNEED (docs/spec.md §2.3)
     ("madvise 0 4 remove", {1}, True, {1}, {1}),  # and hole punch
     ("mprotect 0 4 r", {1}, False, {1}, {1}),
     ("write 1 0x1", {1}, False, {1}, {1}),
 ])
 def test_marker_bounds(line: str, before: set[int], ok: bool, low: set[int],
                        high: set[int]) -> None:
-    """Where markers may appear and vanish (madvise(2), mremap(2), spec section 2)."""
+    """Where markers may appear and vanish (madvise(2), mremap(2), docs/spec.md §2)."""
     assert _bounds(line, before, ok) == (low, high)
 
 
@@ -298,7 +313,7 @@ def test_correct_designs_pass_generated_cases(impl: str) -> None:
 
 
 def test_rfc_v1_fails_generated_cases() -> None:
-    """rfc-v1 loses markers through merges (spec section 4): generated cases show it."""
+    """rfc-v1 loses markers through merges (docs/spec.md §4): generated cases show it."""
     factory = registry.resolve("rfc-v1")
     assert any(first_failure(c.steps, factory) for c in generated_cases(99, 40))
 
@@ -316,7 +331,7 @@ PARTING = """
 def test_designs_parting_ways_on_mremap_is_not_a_failure() -> None:
     """copy_vma gives a moved anonymous VMA without an anon_vma the pgoff of its new address,
     so the reference merges it with its left neighbour; baseline prepared an anon_vma at the
-    guard install, keeps the old pgoff and does not merge (mm/vma.c copy_vma; spec section 3:
+    guard install, keeps the old pgoff and does not merge (mm/vma.c copy_vma; docs/spec.md §3:
     baseline merges less). An mremap over both then succeeds only on the reference (EFAULT on
     baseline across two VMAs, mremap(2)). The differential stops there, blaming nobody; the
     invariants go on (the read of a page that moved nowhere faults on baseline)."""

@@ -134,7 +134,7 @@ MERGE = """
 def test_same_family_patch_state_is_compared() -> None:
     """An implementation claiming the reference design is held to its patch-tier state: after
     the mprotect merge the survivor must carry ANON_VMA_UNFAULTED (the reference's deviation
-    from rfc-v1, spec section 3). The printed case is a patch-tier case for that design."""
+    from rfc-v1, docs/spec.md §3.2). The printed case is a patch-tier case for that design."""
     failure = first_failure(actions(MERGE), RfcV1ClaimingReference)
     assert failure is not None and failure.index == 3
     assert failure.first.tier == "patch"

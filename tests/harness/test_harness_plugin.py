@@ -5,13 +5,18 @@ harness's closing line, also under xdist."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
 from pytest_anonvma.harness.fixtures import harness_counts
+from pytest_anonvma.harness.trees import TREES
 from pytest_anonvma.suite import bundled_suite_dir
 
-HARNESS_MODULES = ("test_harness_v6_14.py", "test_harness_6_18.py", "test_harness_accessors.py")
+#: the port by kernel test file (tests/merge.c, mmap.c, vma.c), each test once per tree
+KERNEL_FILE_MODULES = ("test_harness_merge.py", "test_harness_mmap.py", "test_harness_vma.py")
+#: the RFC's accessors (era 2025-03 only)
+HARNESS_MODULES = (*KERNEL_FILE_MODULES, "test_harness_accessors.py")
 SUMMARY = re.compile(r"^(\d+) tests run, (\d+) passed, (\d+) failed\.$")
 
 #: an implementation of the contract without the ``internals`` capability
@@ -20,6 +25,12 @@ class NoInternalsMM:
     capabilities = frozenset({"layout"})
     design = "reference"
     era = "2025-03"
+
+    def mmap(self, addr, length, prot, flags, file=None, offset=0):
+        return addr
+
+    def vmas(self):
+        return []
 
     def close(self):
         pass
@@ -77,15 +88,21 @@ def test_port_passes_on_every_bundled_design(pytester: pytest.Pytester) -> None:
 
 
 def test_ids_name_the_era(pytester: pytest.Pytester) -> None:
-    """Each harness test id carries the era it was ported from after the implementation."""
-    result = pytester.runpytest(
-        *_harness_paths(), "--anonvma-impl=reference", "--collect-only", "-q"
-    )
-    ids = [line for line in result.outlines if "::test_" in line]
-    assert ids
+    """Each ported kernel test runs once per tree, the era in its id after the implementation
+    (the accessors, from the RFC, in era 2025-03 only); ids are the same on every collection."""
+    args = [*_harness_paths(), "--anonvma-impl=reference", "--collect-only", "-q"]
+    ids = [line for line in pytester.runpytest(*args).outlines if "::test_" in line]
+    assert ids == [line for line in pytester.runpytest(*args).outlines if "::test_" in line]
+    eras: dict[str, set[str]] = {}
     for node_id in ids:
-        era = "6.18" if "test_harness_6_18" in node_id else "2025-03"
-        assert f"[reference-{era}" in node_id, node_id
+        module, _, name = node_id.partition("::")
+        test, _, params = name.partition("[")
+        assert params.startswith("reference-"), node_id
+        era = next(era for era in TREES if params.startswith(f"reference-{era}"))
+        eras.setdefault(f"{Path(module).name}::{test}", set()).add(era)
+    for test, seen in eras.items():
+        expected = {"2025-03"} if "accessors" in test else set(TREES)
+        assert seen == expected, test
 
 
 def test_implementation_without_internals_is_skipped(pytester: pytest.Pytester) -> None:
@@ -130,10 +147,10 @@ def test_harness_counts_ignores_other_modules() -> None:
     stats = {
         "passed": [
             report(
-                "conformance/test_harness_v6_14.py::test_a[reference-2025-03]", "call", "passed"
+                "conformance/test_harness_merge.py::test_a[reference-2025-03]", "call", "passed"
             ),
             report("tests/test_other.py::test_b", "call", "passed"),
         ],
-        "failed": [report("conformance/test_harness_6_18.py::test_c", "call", "failed")],
+        "failed": [report("conformance/test_harness_vma.py::test_c", "call", "failed")],
     }
     assert harness_counts(stats) == (2, 1, 1)

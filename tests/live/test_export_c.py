@@ -185,7 +185,7 @@ def test_export_c_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_bundled_hazard_cases_pass_as_c_programs(run_c: RunC) -> None:
-    """The hazard cases state what the kernel must do (spec section 4; 6.18 carries the sticky
+    """The hazard cases state what the kernel must do (docs/spec.md §4; 6.18 carries the sticky
     flag): exported, each prints PASS on this kernel, forks and all."""
     corpus = load_corpus([BUNDLED_CASES / "rfc-v1-hazards.toml"])
     cases = [case for case in corpus.cases if case_applies(case, KERNEL_DESIGN, KERNEL_ERA) is None]

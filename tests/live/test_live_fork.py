@@ -93,7 +93,7 @@ def test_wipeonfork_and_dontfork(mm: LiveMM) -> None:
 
 
 def test_mprotect_merge_keeps_guard_flag_and_child_faults(mm: LiveMM) -> None:
-    """The spec's mprotect-merge hazard (section 4): on 6.18 VM_MAYBE_GUARD is sticky and OR-ed
+    """The mprotect-merge hazard (docs/spec.md §4.1): on 6.18 VM_MAYBE_GUARD is sticky and OR-ed
     onto the merged VMA (mm/vma.c), so vma_needs_copy copies the markers and the child faults."""
     mm.mmap(addr(0), 2 * P, RW, ANON)
     mm.mprotect(addr(1), P, C.PROT_READ)

@@ -16,11 +16,18 @@ R = av.PROT_READ
 RW = av.PROT_READ | av.PROT_WRITE
 ANON = av.MAP_PRIVATE | av.MAP_ANONYMOUS | av.MAP_FIXED
 SHARED_ANON = av.MAP_SHARED | av.MAP_ANONYMOUS | av.MAP_FIXED
+#: flags of a file (memfd) mapping at a fixed address, shared and private
+SHARED_FILE = av.MAP_SHARED | av.MAP_FIXED
+PRIVATE_FILE = av.MAP_PRIVATE | av.MAP_FIXED
 GUARD = av.MADV_GUARD_INSTALL
 UNGUARD = av.MADV_GUARD_REMOVE
 DESIGNS = ("baseline", "rfc-v1", "reference", "maybe-guard")
-#: the designs that keep guard markers across fork on every path (spec section 3)
+#: the designs that keep guard markers across fork on every path (docs/spec.md §3)
 CORRECT_DESIGNS = ("baseline", "reference", "maybe-guard")
+#: x86-64 user address space limit (TASK_SIZE_MAX, arch/x86/include/asm/page_64_types.h)
+TASK_SIZE = (1 << 47) - P
+#: the largest unsigned long: where a length or an end address wraps
+ULONG_MAX = (1 << 64) - 1
 
 
 def pages(mm: ModelMM, first: int, count: int) -> str:

@@ -1,6 +1,6 @@
 """The four designs (pytest_anonvma/designs): hazards, flag lifecycle, allocations, retraction.
 
-Expected values: the spec (/work/shared/anonvma-spec.md sections 3-5), the RFC patches
+Expected values: docs/spec.md §3-§5, the RFC patches
 ("[RFC PATCH 1/2] mm: introduce anon_vma flags..." and "[RFC PATCH 2/2] mm/madvise: utilise
 anon_vma unfaulted flag on guard region install"), upstream's VM_MAYBE_GUARD series, and for
 maybe-guard the live 6.18 kernel (smaps ``gu``, pagemap bit 58, SIGSEGV in a forked child).
@@ -18,6 +18,8 @@ from engine_helpers import (
     DESIGNS,
     GUARD,
     RW,
+    SHARED_ANON,
+    SHARED_FILE,
     UNGUARD,
     B,
     P,
@@ -27,19 +29,28 @@ from engine_helpers import (
     touch,
     vma_at,
 )
+from vma_helpers import VM_RW
 
 import pytest_anonvma as av
 from pytest_anonvma.designs import DESIGNS as DESIGN_CLASSES
 from pytest_anonvma.designs import get_design
+from pytest_anonvma.model import rmap
 from pytest_anonvma.model.engine import ModelMM
-from pytest_anonvma.model.mm_types import ANON_VMA_UNFAULTED
+from pytest_anonvma.model.mm_types import (
+    ANON_VMA_UNFAULTED,
+    VM_MIXEDMAP,
+    VM_PFNMAP,
+    VM_SHARED,
+    VM_UFFD_WP,
+    VMA,
+)
 
-SHARED_FILE = av.MAP_SHARED | av.MAP_FIXED
 HPAGE = 512  # pages in a 2 MiB huge page
 
 
 def mprotect_merge(mm: ModelMM) -> int:
-    """Spec 4: mmap 2 pages; mprotect page 1 R; guard it; mprotect it RW (merges into page 0).
+    """docs/spec.md §4.1: mmap 2 pages; mprotect page 1 R; guard it; mprotect it RW (merges into
+    page 0).
 
     Live 6.18: one VMA 'rd wr gu ac', pages '.G', the child faults.
     """
@@ -51,7 +62,8 @@ def mprotect_merge(mm: ModelMM) -> int:
 
 
 def gap_fill(mm: ModelMM) -> int:
-    """Spec 4: MAP_FIXED fills the gap between a flagless VMA and a guarded one (vma_expand).
+    """docs/spec.md §4.2: MAP_FIXED fills the gap between a flagless VMA and a guarded one
+    (vma_expand).
 
     Live 6.18: one VMA 0-3 with 'gu', pages '..G', the child faults.
     """
@@ -63,7 +75,7 @@ def gap_fill(mm: ModelMM) -> int:
 
 
 def merge_right(mm: ModelMM) -> int:
-    """Spec 4: the next VMA grows down over the guarded part (merge right).
+    """docs/spec.md §4.2: the next VMA grows down over the guarded part (merge right).
 
     Live 6.18: VMAs 0-1 'rd gu' and 1-3 'rd wr gu ac', pages '.G.', the child faults.
     """
@@ -75,7 +87,8 @@ def merge_right(mm: ModelMM) -> int:
 
 
 def mremap_next(mm: ModelMM) -> int:
-    """Spec 4: mremap moves a guarded VMA next to a compatible neighbour (copy_vma merges).
+    """docs/spec.md §4.2: mremap moves a guarded VMA next to a compatible neighbour (copy_vma
+    merges).
 
     Live 6.18: pages '.G.' at the destination, the child faults.
     """
@@ -122,7 +135,7 @@ def _file_hazard(design: str) -> ModelMM:
 
 @pytest.mark.parametrize("design", DESIGNS)
 def test_file_retraction_hazard(design: str) -> None:
-    """Spec 4: for a file VMA a lost flag lets retract_page_tables free a table holding
+    """docs/spec.md §4.3: for a file VMA a lost flag lets retract_page_tables free a table holding
     markers, so the guard vanishes in the parent itself (MADV_COLLAPSE runs collapse_file and
     retract_page_tables).
 
@@ -146,7 +159,8 @@ def test_file_retraction_hazard(design: str) -> None:
 
 @pytest.mark.parametrize("design", ["rfc-v1", "reference"])
 def test_flag_lifecycle(design: str) -> None:
-    """Spec 5 / RFC 2/2: set after an install of >= 1 page; untouched by a failed install;
+    """docs/spec.md §5.3 / RFC 2/2: set after an install of >= 1 page; untouched by an install
+    refused before its walk (VM_LOCKED: EINVAL);
     kept by split and fork; replaced by a real anon_vma on fault; cleared only by a remove
     covering the whole VMA."""
     mm = ModelMM(design)
@@ -201,8 +215,8 @@ def test_wipeonfork_child_has_no_flag(design: str) -> None:
     [("baseline", 1, 1), ("rfc-v1", 0, 0), ("reference", 0, 0), ("maybe-guard", 1, 0)],
 )
 def test_allocations_of_a_guard_install(design: str, anon: int, file: int) -> None:
-    """Spec 5: an install on an unfaulted VMA allocates no anon_vma and no chain link under
-    the RFC; baseline prepares one for any VMA; maybe-guard only for anonymous VMAs."""
+    """docs/spec.md §5.3: an install on an unfaulted VMA allocates no anon_vma and no chain link
+    under the RFC; baseline prepares one for any VMA; maybe-guard only for anonymous VMAs."""
     mm = ModelMM(design)
     mm.mmap(B, 2 * P, RW, ANON)
     mm.madvise(B, P, GUARD)
@@ -220,7 +234,7 @@ def test_allocations_of_a_guard_install(design: str, anon: int, file: int) -> No
     [("baseline", 1), ("rfc-v1", 0), ("reference", 0), ("maybe-guard", 1)],
 )
 def test_fork_copies_after_a_whole_vma_remove(design: str, copies: int) -> None:
-    """Spec 5: after a remove covering the whole VMA the RFC designs copy no page tables;
+    """docs/spec.md §5.3: after a remove covering the whole VMA the RFC designs copy no page tables;
     baseline keeps its anon_vma and maybe-guard its sticky flag, so they still copy."""
     mm = ModelMM(design)
     mm.mmap(B, 2 * P, RW, ANON)
@@ -240,9 +254,9 @@ def test_fork_copies_after_a_whole_vma_remove(design: str, copies: int) -> None:
     ],
 )
 def test_retraction_eligibility(design: str, after_install: bool, after_remove: bool) -> None:
-    """Spec 5: a file VMA is retractable until guarded; guarded and fully unguarded again, it
-    is retractable under the RFC designs, never again under baseline (anon_vma) or maybe-guard
-    (sticky VM_MAYBE_GUARD)."""
+    """docs/spec.md §5.3: a file VMA is retractable until guarded; guarded and fully unguarded
+    again, it is retractable under the RFC designs, never again under baseline (anon_vma) or
+    maybe-guard (sticky VM_MAYBE_GUARD)."""
     mm = ModelMM(design)
     fd = mm.memfd("thp", HPAGE * P)
     mm.mmap(B, HPAGE * P, RW, SHARED_FILE, fd)
@@ -292,8 +306,6 @@ def test_maybe_guard_flag_is_sticky() -> None:
 def test_maybe_guard_flag_is_set_before_a_failing_walk(monkeypatch: pytest.MonkeyPatch) -> None:
     """Upstream sets VM_MAYBE_GUARD before anon_vma_prepare: an install failing there (ENOMEM)
     leaves the flag set."""
-    from pytest_anonvma.model import rmap
-
     mm = ModelMM("maybe-guard")
     mm.mmap(B, 2 * P, RW, ANON)
     monkeypatch.setattr(rmap, "anon_vma_prepare", lambda vma: -errno.ENOMEM)
@@ -352,3 +364,40 @@ def test_maybe_guard_flag_survives_a_merge_into_the_guarded_vma() -> None:
     assert extents(mm) == [(0, 2)]
     assert {"VM_MAYBE_GUARD", "VM_ACCOUNT", "VM_WRITE"} <= vma_at(mm, 0).flags
     assert touch(mm.fork(), 0) == "SEGV"
+
+
+# -- the design hooks (pytest_anonvma/designs/base.py) --------------------------------------------
+
+
+@pytest.mark.parametrize("design", DESIGNS)
+@pytest.mark.parametrize(
+    ("dst_flags", "src_flags", "copy"),
+    [
+        (0, VM_PFNMAP, True),
+        (0, VM_MIXEDMAP, True),
+        (VM_UFFD_WP, 0, True),
+        (0, 0, False),
+    ],
+)
+def test_vma_needs_copy_for_pfn_maps_and_uffd_wp(
+    design: str, dst_flags: int, src_flags: int, copy: bool
+) -> None:
+    """mm/memory.c vma_needs_copy: page tables are copied for a uffd-wp child VMA or a
+    VM_PFNMAP/VM_MIXEDMAP parent VMA even without an anon_vma; a plain shared VMA is not."""
+    policy = get_design(design)
+    base = VM_RW | VM_SHARED
+    src = VMA(B, B + P, 0, base | src_flags)
+    dst = VMA(B, B + P, 0, base | dst_flags)
+    assert policy.vma_needs_copy(dst, src) is copy
+
+
+@pytest.mark.parametrize("design", DESIGNS)
+def test_guard_install_begin_returns_zero(design: str) -> None:
+    """The hook before madvise_guard_install's walk returns 0 or -errno (designs/base.py): 0 for
+    an anonymous VMA and for a file VMA (mm/madvise.c: anon_vma_prepare, if any, succeeds)."""
+    mm = ModelMM(design)
+    mm.mmap(B, P, RW, ANON)
+    mm.mmap(B + 2 * P, P, RW, SHARED_ANON)
+    policy = mm.mm.design
+    for vma in list(mm.mm):
+        assert policy.guard_install_begin(mm.mm, vma) == 0

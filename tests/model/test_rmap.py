@@ -8,61 +8,44 @@ one with no VMAs and fewer than two children; ``anon_vma_fork`` clones then adds
 anon_vma under the parent's; ``unlink_anon_vmas`` frees links and the anon_vmas left empty, a
 root only when its last descendant goes (it is pinned by ``get_anon_vma``). The word is always
 written through the RFC's accessors: a real anon_vma replaces the UNFAULTED flag.
+The harness's observations (``was_unlinked``) are checked here too.
 """
 
 from __future__ import annotations
 
 import pytest
+from engine_helpers import ANON, RW, B, P
+from vma_helpers import VM_RW, anon_at, new_mm
 
+import pytest_anonvma as av
 from pytest_anonvma.designs import get_design
-from pytest_anonvma.model.debug import validate_mm
+from pytest_anonvma.model import rmap
+from pytest_anonvma.model.engine import ModelMM
 from pytest_anonvma.model.mm import (
     vma_anon_vma,
     vma_anon_vma_addr,
     vma_anon_vma_flags,
+    vma_clear_anon_vma,
     vma_set_anon_vma_unfaulted,
 )
 from pytest_anonvma.model.mm_types import (
     ANON_VMA_UNFAULTED,
     PAGE_SHIFT,
-    PAGE_SIZE,
     VM_LOCKED,
     VM_MAYBE_GUARD,
-    VM_MAYREAD,
-    VM_MAYWRITE,
-    VM_READ,
     VM_WRITE,
     VMA,
     MMStruct,
 )
 from pytest_anonvma.model.rmap import (
+    anon_vma_clone,
     anon_vma_fork,
     anon_vma_merge,
     anon_vma_prepare,
+    put_anon_vma,
     unlink_anon_vmas,
 )
-from pytest_anonvma.model.vma import __split_vma, vm_area_dup
-
-P = PAGE_SIZE
-B = 0x2000_0000_0000
-RW = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE
-
-
-def new_mm(
-    era: str = "2025-03", design: str = "reference", parent: MMStruct | None = None
-) -> MMStruct:
-    """An empty mm; a fork child of ``parent`` shares its kernel."""
-    return MMStruct(get_design(design), era, parent.kernel if parent is not None else None)
-
-
-def anon_vma_at(
-    mm: MMStruct, first: int, end: int, flags: int = RW, pgoff: int | None = None
-) -> VMA:
-    """Link an anonymous VMA over arena pages ``[first, end)`` (pgoff linear by default)."""
-    start = B + first * P
-    vma = VMA(start, B + end * P, start >> PAGE_SHIFT if pgoff is None else pgoff, flags, vm_mm=mm)
-    mm.link(vma)
-    return vma
+from pytest_anonvma.model.vma import __split_vma, validate_mm, vm_area_dup
 
 
 def fork_vma(child: MMStruct, pvma: VMA) -> VMA:
@@ -77,7 +60,7 @@ def fork_vma(child: MMStruct, pvma: VMA) -> VMA:
 def test_prepare_allocates_a_root_anon_vma_and_one_link() -> None:
     """A lone VMA's first fault allocates an anon_vma (own root and parent) and one chain link."""
     mm = new_mm()
-    vma = anon_vma_at(mm, 0, 2)
+    vma = anon_at(mm, 0, 2)
     assert anon_vma_prepare(vma) == 0
     anon_vma = vma_anon_vma(vma)
     assert anon_vma is not None
@@ -93,7 +76,7 @@ def test_prepare_allocates_a_root_anon_vma_and_one_link() -> None:
 def test_prepare_twice_allocates_once() -> None:
     """anon_vma_prepare of a VMA that has one is a no-op."""
     mm = new_mm()
-    vma = anon_vma_at(mm, 0, 1)
+    vma = anon_at(mm, 0, 1)
     anon_vma_prepare(vma)
     anon_vma_prepare(vma)
     assert mm.stats["anon_vma_allocs"] == 1 and mm.stats["avc_allocs"] == 1
@@ -102,7 +85,7 @@ def test_prepare_twice_allocates_once() -> None:
 def test_prepare_replaces_the_unfaulted_flag() -> None:
     """A real anon_vma replaces the UNFAULTED flag (vma_set_anon_vma drops flag bits)."""
     mm = new_mm()
-    vma = anon_vma_at(mm, 0, 1)
+    vma = anon_at(mm, 0, 1)
     vma_set_anon_vma_unfaulted(vma)
     assert vma_anon_vma_flags(vma) == ANON_VMA_UNFAULTED
     anon_vma_prepare(vma)
@@ -115,8 +98,8 @@ def test_prepare_reuses_a_compatible_neighbours_anon_vma() -> None:
     """Neighbours differing only in access flags share an anon_vma (find_mergeable_anon_vma:
     the mprotect-then-fault pattern), at the cost of a chain link only."""
     mm = new_mm()
-    prev = anon_vma_at(mm, 0, 1)
-    vma = anon_vma_at(mm, 1, 2, flags=RW & ~VM_WRITE)
+    prev = anon_at(mm, 0, 1)
+    vma = anon_at(mm, 1, 2, flags=VM_RW & ~VM_WRITE)
     anon_vma_prepare(prev)
     anon_vma_prepare(vma)
     assert vma_anon_vma(vma) is vma_anon_vma(prev)
@@ -128,7 +111,7 @@ def test_prepare_reuses_a_compatible_neighbours_anon_vma() -> None:
 def test_prepare_tries_next_before_prev() -> None:
     """With both neighbours reusable, next's anon_vma is taken (next is tried first)."""
     mm = new_mm()
-    prev, vma, nxt = anon_vma_at(mm, 0, 1), anon_vma_at(mm, 1, 2), anon_vma_at(mm, 2, 3)
+    prev, vma, nxt = anon_at(mm, 0, 1), anon_at(mm, 1, 2), anon_at(mm, 2, 3)
     anon_vma_prepare(prev)
     anon_vma_prepare(nxt)  # its only neighbour, vma, has none: a second anon_vma
     assert vma_anon_vma(prev) is not vma_anon_vma(nxt)
@@ -139,14 +122,14 @@ def test_prepare_tries_next_before_prev() -> None:
 
 @pytest.mark.parametrize(
     ("flags", "pgoff_shift"),
-    [(RW | VM_LOCKED, 0), (RW, 5)],
+    [(VM_RW | VM_LOCKED, 0), (VM_RW, 5)],
     ids=["flags-differ-beyond-access-bits", "pgoff-not-linear"],
 )
 def test_prepare_does_not_reuse_an_incompatible_neighbour(flags: int, pgoff_shift: int) -> None:
     """anon_vma_compatible needs flags equal but for access bits and a linear pgoff."""
     mm = new_mm()
-    prev = anon_vma_at(mm, 0, 1)
-    vma = anon_vma_at(mm, 1, 2, flags=flags, pgoff=((B + P) >> PAGE_SHIFT) + pgoff_shift)
+    prev = anon_at(mm, 0, 1)
+    vma = anon_at(mm, 1, 2, flags=flags, pgoff=((B + P) >> PAGE_SHIFT) + pgoff_shift)
     anon_vma_prepare(prev)
     anon_vma_prepare(vma)
     assert vma_anon_vma(vma) is not vma_anon_vma(prev)
@@ -158,8 +141,8 @@ def test_prepare_reuse_and_vm_maybe_guard(era: str, shared: bool) -> None:
     """A VM_MAYBE_GUARD difference blocks reuse in v6.14 but not in 6.18, where
     anon_vma_compatible also ignores VMA_IGNORE_MERGE_FLAGS (mm/vma.c @334fbe73)."""
     mm = new_mm(era)
-    prev = anon_vma_at(mm, 0, 1, flags=RW | VM_MAYBE_GUARD)
-    vma = anon_vma_at(mm, 1, 2)
+    prev = anon_at(mm, 0, 1, flags=VM_RW | VM_MAYBE_GUARD)
+    vma = anon_at(mm, 1, 2)
     anon_vma_prepare(prev)
     anon_vma_prepare(vma)
     assert (vma_anon_vma(vma) is vma_anon_vma(prev)) is shared
@@ -168,12 +151,12 @@ def test_prepare_reuse_and_vm_maybe_guard(era: str, shared: bool) -> None:
 def test_prepare_does_not_reuse_a_fork_childs_anon_vma() -> None:
     """reusable_anon_vma needs the neighbour's chain singular: a fork child's is not."""
     parent = new_mm()
-    pvma = anon_vma_at(parent, 0, 1)
+    pvma = anon_at(parent, 0, 1)
     anon_vma_prepare(pvma)
     child = new_mm(parent=parent)
     cvma = fork_vma(child, pvma)
     assert len(cvma.anon_vma_chain) == 2
-    neighbour = anon_vma_at(child, 1, 2)
+    neighbour = anon_at(child, 1, 2)
     anon_vma_prepare(neighbour)
     assert vma_anon_vma(neighbour) is not vma_anon_vma(cvma)
     validate_mm(child, [parent, child])
@@ -182,7 +165,7 @@ def test_prepare_does_not_reuse_a_fork_childs_anon_vma() -> None:
 def test_split_clones_the_chain() -> None:
     """__split_vma gives the new part a link to the same anon_vma: one more link, no anon_vma."""
     mm = new_mm()
-    vma = anon_vma_at(mm, 0, 4)
+    vma = anon_at(mm, 0, 4)
     anon_vma_prepare(vma)
     assert __split_vma(mm, vma, B + 2 * P, False) == 0
     low, high = list(mm)
@@ -196,7 +179,7 @@ def test_fork_gives_the_child_its_own_anon_vma_under_the_parents() -> None:
     """anon_vma_fork: the child links to the parent's anon_vma and to a new one whose root and
     parent are the parent's; counted on the child's mm; the root is pinned."""
     parent = new_mm()
-    pvma = anon_vma_at(parent, 0, 2)
+    pvma = anon_at(parent, 0, 2)
     anon_vma_prepare(pvma)
     root = vma_anon_vma(pvma)
     child = new_mm(parent=parent)
@@ -214,7 +197,7 @@ def test_fork_gives_the_child_its_own_anon_vma_under_the_parents() -> None:
 def test_fork_of_a_flag_only_vma_allocates_nothing() -> None:
     """A parent VMA without a real anon_vma: the child keeps the duplicated word (flag kept)."""
     parent = new_mm()
-    pvma = anon_vma_at(parent, 0, 1)
+    pvma = anon_at(parent, 0, 1)
     vma_set_anon_vma_unfaulted(pvma)
     child = new_mm(parent=parent)
     cvma = fork_vma(child, pvma)
@@ -227,7 +210,7 @@ def test_clone_reuses_an_anon_vma_without_vmas_and_with_one_child() -> None:
     """P forks C, C forks G, C's VMA goes: C's anon_vma has no VMA and one child (G's), so when
     G forks, the grandchild reuses it instead of allocating (anon_vma_clone's heuristic)."""
     p_mm = new_mm()
-    pvma = anon_vma_at(p_mm, 0, 1)
+    pvma = anon_at(p_mm, 0, 1)
     anon_vma_prepare(pvma)
     c_mm = new_mm(parent=p_mm)
     cvma = fork_vma(c_mm, pvma)
@@ -250,7 +233,7 @@ def test_clone_reuses_an_anon_vma_without_vmas_and_with_one_child() -> None:
 def test_unlink_frees_the_anon_vma_and_links() -> None:
     """unlink_anon_vmas of the only VMA frees its link and its anon_vma and clears the word."""
     mm = new_mm()
-    vma = anon_vma_at(mm, 0, 1)
+    vma = anon_at(mm, 0, 1)
     anon_vma_prepare(vma)
     anon_vma = vma_anon_vma(vma)
     unlink_anon_vmas(vma)
@@ -263,7 +246,7 @@ def test_unlink_frees_the_anon_vma_and_links() -> None:
 def test_unlink_keeps_a_shared_anon_vma() -> None:
     """A VMA sharing its anon_vma with another (after a split) only drops its own link."""
     mm = new_mm()
-    vma = anon_vma_at(mm, 0, 2)
+    vma = anon_at(mm, 0, 2)
     anon_vma_prepare(vma)
     __split_vma(mm, vma, B + P, True)
     low = mm.vma_lookup(B)
@@ -279,7 +262,7 @@ def test_unlink_keeps_a_shared_anon_vma() -> None:
 def test_unlink_leaves_the_flag_of_a_flag_only_word() -> None:
     """unlink_anon_vmas clears a real pointer only; a flag-only word is left as it is (RFC)."""
     mm = new_mm()
-    vma = anon_vma_at(mm, 0, 1)
+    vma = anon_at(mm, 0, 1)
     vma_set_anon_vma_unfaulted(vma)
     unlink_anon_vmas(vma)
     assert vma_anon_vma_flags(vma) == ANON_VMA_UNFAULTED
@@ -289,7 +272,7 @@ def test_root_is_freed_after_its_last_descendant() -> None:
     """The parent's VMA goes first: its anon_vma (the root) stays, pinned by the child's; it is
     freed when the child's VMA goes, after the child's own anon_vma."""
     parent = new_mm()
-    pvma = anon_vma_at(parent, 0, 1)
+    pvma = anon_at(parent, 0, 1)
     anon_vma_prepare(pvma)
     root = vma_anon_vma(pvma)
     child = new_mm(parent=parent)
@@ -308,7 +291,7 @@ def test_root_is_freed_after_its_last_descendant() -> None:
 def test_anon_vma_merge_unlinks_the_absorbed_vma() -> None:
     """anon_vma_merge of a VMA sharing the survivor's anon_vma drops only the absorbed links."""
     mm = new_mm()
-    vma = anon_vma_at(mm, 0, 2)
+    vma = anon_at(mm, 0, 2)
     anon_vma_prepare(vma)
     __split_vma(mm, vma, B + P, False)
     high = mm.vma_lookup(B + P)
@@ -317,3 +300,69 @@ def test_anon_vma_merge_unlinks_the_absorbed_vma() -> None:
     anon_vma_merge(vma, high)
     assert high.anon_vma_chain == [] and vma_anon_vma_addr(high) == 0
     assert anon_vma.num_active_vmas == 1 and not anon_vma.freed
+
+
+# -- the harness observations (tools/testing/vma) -------------------------------------------------
+
+
+def test_fresh_harness_objects_are_not_marked() -> None:
+    """tools/testing/vma: a new VMA has vm_lock_seq UINT_MAX, so vma_write_started is false until
+    vma_start_write; the dummy anon_vmas start zeroed (was_cloned/was_unlinked false)."""
+    internals = ModelMM().internals
+    vma = internals.alloc_vma(B, B + P, 0, VM_RW)
+    assert internals.vma_write_started(vma) is False
+    for anon_vma in (internals.dummy_anon_vma, internals.new_dummy_anon_vma()):
+        assert (anon_vma.was_cloned, anon_vma.was_unlinked) == (False, False)
+
+
+def test_unlink_anon_vmas_marks_the_anon_vmas_it_unlinks() -> None:
+    """``was_unlinked`` records that unlink_anon_vmas ran on a VMA of the anon_vma (its meaning
+    in the harness, tools/testing/vma/vma_internal.h); a fresh anon_vma has not been."""
+    mm = ModelMM()
+    mm.mmap(B, 2 * P, RW, ANON)
+    mm.write(B, 1)
+    mm.mprotect(B + P, P, av.PROT_READ)  # split: both halves share the anon_vma
+    first, second = list(mm.mm)
+    anon_vma = vma_anon_vma(first)
+    assert anon_vma is not None and anon_vma.was_unlinked is False
+    rmap.unlink_anon_vmas(second)
+    assert anon_vma.was_unlinked is True and not anon_vma.freed
+
+
+# -- anon_vma reference counts (mm/rmap.c) --------------------------------------------------------
+
+
+def test_put_anon_vma_frees_only_on_the_last_reference() -> None:
+    """put_anon_vma drops one reference and frees on the last; freeing a non-root anon_vma drops
+    the pin on its root, and frees the root if that was its last reference (__put_anon_vma).
+
+    After a fork, the child's anon_vma pins the parent's root (anon_vma_fork: get_anon_vma).
+    """
+    parent = ModelMM()
+    parent.mmap(B, P, RW, ANON)
+    parent.write(B, 1)
+    child = parent.fork()
+    root = vma_anon_vma(next(iter(parent.mm)))
+    own = vma_anon_vma(next(iter(child.mm)))
+    assert root is not None and own is not None and own.root is root
+    kernel = parent.mm.kernel
+    live = kernel.live_anon_vmas
+    assert root.refcount == 2
+    put_anon_vma(parent.mm, root)  # the root's own reference: still pinned by the child's
+    assert not root.freed and kernel.live_anon_vmas == live
+    put_anon_vma(child.mm, own)  # the child's goes, and takes the root's last reference along
+    assert own.freed and root.freed and kernel.live_anon_vmas == live - 2
+
+
+# -- return values (mm/rmap.c) --------------------------------------------------------------------
+
+
+def test_anon_vma_prepare_and_clone_return_zero() -> None:
+    """mm/rmap.c: __anon_vma_prepare and anon_vma_clone return 0 on success."""
+    mm = MMStruct(get_design("reference"), "2025-03")
+    src = VMA(B, B + P, B // P, VM_RW)
+    mm.link(src)
+    assert anon_vma_prepare(src) == 0
+    dst = vm_area_dup(src)
+    vma_clear_anon_vma(dst)
+    assert anon_vma_clone(dst, src) == 0

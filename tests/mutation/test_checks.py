@@ -2,8 +2,8 @@
 baseline, and, through real worker processes, that a known-bad mutant is killed and a stage
 that overruns its limit counts as a timeout.
 
-Known outcomes come from the case files and the spec: rfc-v1 fails the hazard cases
-(spec section 4) and passes the patch-tier ``patch-flag-set-by-install`` case, which a design
+Known outcomes come from the case files and docs/spec.md: rfc-v1 fails the hazard cases
+(docs/spec.md §4) and passes the patch-tier ``patch-flag-set-by-install`` case, which a design
 that never sets ANON_VMA_UNFAULTED must fail.
 """
 
@@ -105,7 +105,7 @@ def test_answers_come_back_in_job_order_with_two_workers() -> None:
 def test_generated_stage_fails_the_cases_check_generated_fails() -> None:
     """The generated stage skips the shrinking but must fail exactly the cases that
     ``conformance/test_generated.py``'s ``check_generated`` fails (rfc-v1 fails some: spec
-    section 4's hazards are what the generator aims at)."""
+    docs/spec.md §4's hazards are what the generator aims at)."""
     from pytest_anonvma import registry
     from pytest_anonvma.generate.check import GeneratedCaseFailure, check_generated
     from pytest_anonvma.generate.generator import generated_cases

@@ -1,8 +1,8 @@
 """The run's frozen copy of the tree: workers import the package from it, and edits made to
 the tree meanwhile are reported rather than mixed into the results.
 
-Expected outcome: reference with rfc-v1's merge behaviour fails the hazard cases (spec
-section 4), which the unmodified reference passes.
+Expected outcome: reference with rfc-v1's merge behaviour fails the hazard cases
+(docs/spec.md §4), which the unmodified reference passes.
 """
 
 from __future__ import annotations
@@ -11,18 +11,24 @@ from pathlib import Path
 
 from mutate.checks import Plan
 from mutate.pool import Job, Pool
-from mutate.snapshot import SNAPSHOT_PATHS, changed_files, take_snapshot
+from mutate.snapshot import SNAPSHOT_PATHS, changed_files, installed_dirs, take_snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_snapshot_copies_the_suite_and_keeps_the_conformance_link(tmp_path: Path) -> None:
-    """Every snapshot path is copied; the package's ``conformance`` symlink stays relative."""
+def test_snapshot_copies_the_suite_both_ways_it_is_imported(tmp_path: Path) -> None:
+    """Every snapshot path is copied, with no symlink; the conformance suite is also where
+    ``pyproject.toml``'s package-dir mapping installs it, so the workers import the frozen copy
+    as ``pytest_anonvma.conformance``; that installed copy is not reported as a change."""
     snap = take_snapshot(ROOT, tmp_path / "snap")
     assert all((snap / rel).exists() for rel in SNAPSHOT_PATHS)
-    link = snap / "pytest_anonvma" / "conformance"
-    assert link.is_symlink() and link.resolve() == (snap / "conformance").resolve()
+    assert not [path for path in snap.rglob("*") if path.is_symlink()]
+    assert installed_dirs(ROOT) == {"pytest_anonvma/conformance": "conformance"}
+    installed = snap / "pytest_anonvma" / "conformance"
+    names = sorted(p.relative_to(snap / "conformance") for p in (snap / "conformance").rglob("*"))
+    assert names and names == sorted(p.relative_to(installed) for p in installed.rglob("*"))
     assert not list(snap.rglob("__pycache__"))
+    assert changed_files(ROOT, snap) == []
 
 
 def test_changed_files_names_what_differs(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from plugin_helpers import TOY_SOURCE
+from plugin_helpers import BUGGY_SOURCE, TOY_SOURCE
 
 
 @pytest.fixture
@@ -13,6 +13,17 @@ def toy(pytester: pytest.Pytester) -> pytest.Pytester:
     pytester.makepyfile(toyimpl=TOY_SOURCE)
     pytester.makeconftest("")
     pytester.syspathinsert()
+    return pytester
+
+
+@pytest.fixture
+def buggy(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """pytester with ``buggy.py`` (``BUGGY_SOURCE``: the reference with small bugs) importable,
+    and a terminal wide enough that pytest does not cut the short summary line."""
+    pytester.makepyfile(buggy=BUGGY_SOURCE)
+    pytester.makeconftest("")
+    pytester.syspathinsert()
+    monkeypatch.setenv("COLUMNS", "400")
     return pytester
 
 

@@ -1,8 +1,8 @@
 """The curated-case module: one test per case and implementation, and malformed case files as
-collection errors of their own.
+failing tests of their own while the other files run.
 
-Expected behaviour: issue 3 ("conformance/test_cases.py ... malformed case files become
-collection errors naming the file and only those").
+Expected behaviour: issue 3 ("conformance/test_cases.py ... malformed case files ... naming the
+file and only those") and issue 10 item 5 (bounds on case files; the other files still run).
 """
 
 from __future__ import annotations
@@ -10,23 +10,12 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from plugin_helpers import GUARD_CASE
 
+from pytest_anonvma.inputfile import MAX_INPUT_BYTES
 from pytest_anonvma.suite import bundled_suite_dir
 
-GOOD = """
-[[case]]
-id = "guard-touch-faults"
-about = "A guarded page faults on touch."
-source = "spec section 2"
-tier = "guard"
-needs = ["pages"]
-steps = '''
-mmap 0 2 rw anon
-guard 1 1
-pages 0..1 = . G
-read 1 -> SIGSEGV
-'''
-"""
+GOOD = GUARD_CASE.format(id="guard-touch-faults")
 
 BAD = """
 [[case]]
@@ -54,25 +43,54 @@ def suite_copy(pytester: pytest.Pytester) -> pytest.Pytester:
     return pytester
 
 
-def test_malformed_file_is_its_own_collection_error(suite_copy: pytest.Pytester) -> None:
-    """bad.toml is one collection error naming the file and its problems; good.toml's case
-    still runs (with --continue-on-collection-errors) once per implementation."""
-    result = suite_copy.runpytest(
-        "-rA", "--continue-on-collection-errors", "--anonvma-impl=reference,baseline", "suitecopy"
-    )
-    result.assert_outcomes(passed=2, errors=1)
+def test_malformed_file_fails_alone_and_the_others_run(suite_copy: pytest.Pytester) -> None:
+    """bad.toml is one failing test naming the file and each problem at its line; good.toml's
+    case still runs once per implementation, with no option needed (docs/usage.md: "the other
+    files still load"), and the run fails."""
+    result = suite_copy.runpytest("-rA", "--anonvma-impl=reference,baseline", "suitecopy")
+    result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*ERROR collecting suitecopy/cases/bad.toml*",
-            "malformed case file:",
+            "malformed case file (its cases do not run):",
             "*/suitecopy/cases/bad.toml:3: case[[]0[]].id: 'Not A Valid Id' does not match *",
             "*/suitecopy/cases/bad.toml:6: case[[]0[]].tier: 'nonsense' is not one of *",
         ]
     )
     out = result.stdout.str()
+    assert "FAILED suitecopy/cases/bad.toml::malformed" in out
     assert "good.toml" not in out
     assert "PASSED suitecopy/test_cases.py::test_case[reference-guard-touch-faults]" in out
     assert "PASSED suitecopy/test_cases.py::test_case[baseline-guard-touch-faults]" in out
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        (GOOD.replace("pages 0..1 = . G", "pages 0 = G*999999999999"), 11,
+         "page-state run 'G*999999999999': the length must be 1..1024"),
+        (GOOD + "x = " + "[" * 5000 + "]" * 5000 + "\n", 14,
+         "TOML arrays or tables nested deeper than 32 levels"),
+        ("#" * (MAX_INPUT_BYTES + 1), 1, "cannot read: larger than 4,194,304 bytes"),
+        (b"\xff\xfe", 1, "cannot read: not UTF-8 text"),
+    ],
+    ids=["huge-repetition", "deep-nesting", "too-large", "not-utf8"],
+)
+def test_bad_case_file_is_one_problem_at_its_line(
+    suite_copy: pytest.Pytester, text: str | bytes, line: int, message: str
+) -> None:
+    """A repetition count past the arena, TOML nested 5,000 deep, a file over the size limit
+    or one that is not UTF-8: a problem naming file:line (not MemoryError, RecursionError or a
+    read until memory runs out), and the good file still runs."""
+    bad = suite_copy.path / "suitecopy" / "cases" / "bad.toml"
+    if isinstance(text, bytes):
+        bad.write_bytes(text)
+    else:
+        bad.write_text(text)
+    result = suite_copy.runpytest("-rA", "--anonvma-impl=reference", "suitecopy")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([f"*/suitecopy/cases/bad.toml:{line}: {message}*"])
+    assert "Traceback" not in result.stdout.str()
 
 
 def test_case_needs_skip_names_the_capability(suite_copy: pytest.Pytester) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-from plugin_helpers import USER_TESTS, outcomes
+from plugin_helpers import USER_TESTS, make_entry_point_dist, outcomes
 
 from pytest_anonvma.selection import BUNDLED
 
@@ -20,15 +20,6 @@ from toyimpl import ToyMM
 def pytest_anonvma_implementations(config):
     return {"hooked": ToyMM}
 """
-
-
-def make_entry_point_dist(pytester: pytest.Pytester, name: str, value: str) -> None:
-    """An installed-looking distribution on sys.path declaring one implementation entry point."""
-    info = pytester.mkdir("toy_models-1.0.dist-info")
-    info.joinpath("METADATA").write_text("Metadata-Version: 2.1\nName: toy-models\nVersion: 1.0\n")
-    info.joinpath("entry_points.txt").write_text(
-        f"[pytest_anonvma.implementations]\n{name} = {value}\n"
-    )
 
 
 def test_module_attr_spec(toy: pytest.Pytester) -> None:

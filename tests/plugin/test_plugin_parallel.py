@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from plugin_helpers import outcomes, read_json
+from plugin_helpers import outcomes, read_json, timeless
 
 #: tests with every outcome: pass, fail, skip (capability), xfail (file), and per-seed luck
 MIXED_TESTS = """
@@ -63,7 +63,7 @@ def test_xdist_equals_serial(toy: pytest.Pytester) -> None:
     parallel, parallel_report = run_mixed(toy, "--anonvma-seed=5", "-n", "2")
     assert outcomes(serial) == outcomes(parallel)
     assert len(outcomes(serial)) == 2 * 8
-    assert serial_report == parallel_report
+    assert timeless(serial_report) == timeless(parallel_report)
 
 
 def test_json_report_under_xdist(toy: pytest.Pytester) -> None:
@@ -87,8 +87,10 @@ def test_json_report_under_xdist(toy: pytest.Pytester) -> None:
     assert xfailed["tier"] == "layout"
     assert xfailed["reason"].startswith("listed on purpose [")
     assert report["matrix"]["toyimpl:ToyMM"]["other"] == {
-        "passed": 6, "failed": 1, "xfailed": 0, "skipped": 1, "conformant_percent": 85.7,
+        "passed": 6, "failed": 1, "crashed": 0, "interrupted": 0, "xfailed": 0, "xpassed": 0,
+        "skipped": 1, "conformant_percent": 85.7,
     }
+    assert report["complete"] is True and report["never_reported"] == []
     assert report["matrix"]["toyimpl:ToyMM"]["layout"]["xfailed"] == 1
     assert report["stale_xfail_entries"] == []
     assert "report written to" in result.stdout.str()
@@ -144,8 +146,8 @@ def test_bundled_suite_xdist_equals_serial(pytester: pytest.Pytester) -> None:
             "-k", "test_case or test_harness or test_generated")
     pytester.runpytest(*args, "--anonvma-report=serial.json")
     pytester.runpytest(*args, "-n", "2", "--anonvma-report=parallel.json")
-    serial = read_json(pytester.path / "serial.json")
-    assert serial == read_json(pytester.path / "parallel.json")
+    serial = timeless(read_json(pytester.path / "serial.json"))
+    assert serial == timeless(read_json(pytester.path / "parallel.json"))
     assert serial["stale_xfail_entries"] == []
     outcomes_of = {c["test_id"]: c["outcome"] for c in serial["cases"]}
     assert outcomes_of["test_case[rfc-v1-hazard-mprotect-merge-left]"] == "xfailed"

@@ -102,3 +102,32 @@ def test_last_resort_ends_the_process() -> None:
     assert "pytest-anonvma: stuck in C; it could not be interrupted" in done.stderr
     assert "time.sleep(60)" in done.stderr or "line 8" in done.stderr
     assert time.monotonic() - start < 20
+
+
+STUCK_WHILE_CAPTURED = """
+import os, signal, time
+from pytest_anonvma import timeouts
+
+timeouts.GRACE, timeouts.HARD_KILL = 0.1, 0.3
+terminal = os.dup(2)
+os.dup2(os.open(os.devnull, os.O_WRONLY), 2)  # like pytest's capture: fd 2 goes elsewhere
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+with timeouts.time_limit(0.2, "stuck in C", test_id="t.py::test_x[impl]", stderr=terminal,
+                         on_kill=lambda: os.write(terminal, b"on_kill ran\\n")):
+    time.sleep(60)
+"""
+
+
+def test_last_resort_writes_to_the_given_terminal() -> None:
+    """Stage 3 writes the test id and stacks to the file descriptor it is given (the terminal,
+    which output capture does not swallow), then calls ``on_kill``, then ends the process."""
+    done = subprocess.run([sys.executable, "-c", STUCK_WHILE_CAPTURED], capture_output=True,
+                          text=True, timeout=30)
+    assert done.returncode == timeouts.EXIT_STATUS == 3
+    lines = done.stderr.splitlines()
+    assert lines[1] == (
+        "pytest-anonvma: stuck in C (test t.py::test_x[impl]); it could not be interrupted "
+        "(stuck in C code?): ending this process (exit status 3). Stacks of every thread:"
+    )
+    assert '  File "<string>", line 11 in <module>' in lines  # the time.sleep line
+    assert lines[-1] == "on_kill ran"

@@ -6,9 +6,6 @@ behaviour these tests rely on was also observed on the live 6.18 kernel (named p
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 
 from pytest_anonvma import constants as C
@@ -18,7 +15,7 @@ from pytest_anonvma.cases.steps import Action, Fork, Mremap, Pages, VmaField, pa
 from pytest_anonvma.contract import MM, VMAInfo
 from pytest_anonvma.generate.oracles import VmaView
 from pytest_anonvma.soak.compare import loose_after_touch, move_loose, prot_findings
-from pytest_anonvma.soak.drive import SoakRun, first_disagreement, pin
+from pytest_anonvma.soak.drive import SoakRun, first_disagreement
 from pytest_anonvma.soak.observe import Observation, page_prots, project
 
 WIDTH = 24
@@ -46,9 +43,9 @@ fork as child
 
 def test_fork_copy_decision_is_a_design_difference() -> None:
     """Live 6.18: the child shows page 0 present (VM_MAYBE_GUARD is sticky, so fork copies the
-    page tables); reference clears its flag on the whole remove and copies nothing (spec
-    section 3): the child's page 0 is empty. Not a disagreement, but a loose page until both
-    sides agree on it (the child's read faults it in on the reference too)."""
+    page tables); reference clears its flag on the whole remove and copies nothing
+    (docs/spec.md §3.2): the child's page 0 is empty. Not a disagreement, but a loose page until
+    both sides agree on it (the child's read faults it in on the reference too)."""
     steps = _actions(FORK_AFTER_REMOVE)
     assert first_disagreement(steps, ORACLE, REFERENCE, WIDTH) is None
     with SoakRun(ORACLE, {"ref": REFERENCE}, WIDTH) as run:
@@ -194,18 +191,6 @@ def test_projection_keeps_what_the_kernel_shows_alike() -> None:
                                             frozenset({"VM_MAYBE_GUARD"}), pgoff=9, file="s")
     assert page_prots([shared, memfd], 6) == (3, 3, None, None, 1, None)
 
-
-def test_pin_keeps_a_sandbox_on_one_cpu() -> None:
-    """Anything with a ``pid`` (a live sandbox) is pinned to the lowest CPU we may use; a model
-    (no pid) is left alone."""
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-    try:
-        pin(type("Sandboxed", (), {"pid": child.pid})())  # type: ignore[arg-type]
-        assert os.sched_getaffinity(child.pid) == {min(os.sched_getaffinity(0))}
-    finally:
-        child.kill()
-        child.wait()
-    pin(REFERENCE())  # no pid: nothing happens
 
 
 def test_step_failure_history_holds_the_models_outcomes() -> None:

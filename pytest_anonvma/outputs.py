@@ -1,0 +1,31 @@
+"""Files a test writes besides its verdict (``--anonvma-save-failures``, ``--anonvma-export-c``).
+
+A write that fails never replaces or hides the verdict: :func:`write_output` returns a line
+saying what could not be written, and records it on the test (``user_properties``), so the
+run lists it at the end and does not exit 0. The folders were checked at start
+(:mod:`pytest_anonvma.options`); this covers what goes wrong later (a full disk).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+__all__ = ["OUTPUT_ERROR", "write_output"]
+
+#: the ``user_properties`` key of a file a test could not write
+OUTPUT_ERROR = "anonvma_output_error"
+
+
+def write_output(item: pytest.Item, what: str, write: Callable[[], Path]) -> str:
+    """Call ``write`` (which writes ``what`` and returns its path): ``"WHAT saved to PATH"``,
+    or, if it raises ``OSError``, ``"could not save WHAT: ERROR"``, also recorded on ``item``."""
+    try:
+        return f"{what} saved to {write()}"
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        problem = f"could not save {what}: {exc.strerror or exc}{where}"
+    item.user_properties.append((OUTPUT_ERROR, f"{item.nodeid}: {problem}"))
+    return problem
