@@ -16,8 +16,7 @@ import pytest
 from pytest_anonvma.cases.corpus import Case
 from pytest_anonvma.cases.runner import case_applies, run_case
 from pytest_anonvma.live.export_c import write_c
-from pytest_anonvma.options import get_settings
-from pytest_anonvma.outputs import write_output
+from pytest_anonvma.outputs import export_c_if_asked
 from pytest_anonvma.selection import Implementation
 
 from .bundled import case_params
@@ -36,10 +35,7 @@ def test_case(anonvma_impl: Implementation, case: Case, request: pytest.FixtureR
     reproducer for a real kernel. A write that fails does not fail the case (it is no fault of
     the implementation): the run lists it at the end and does not exit 0.
     """
-    export_dir = get_settings(request.config).export_c
-    if export_dir is not None:
-        write_output(request.node, f"the C reproducer of {case.id}",
-                     partial(write_c, case, export_dir))
+    export_c_if_asked(request, f"the C reproducer of {case.id}", partial(write_c, case))
     reason = case_applies(case, anonvma_impl.design, anonvma_impl.era)
     if reason:
         pytest.skip(reason)

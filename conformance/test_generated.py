@@ -36,8 +36,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     params = [pytest.param(n, id=case_id(settings.seed, n), marks=tier)
               for n in range(settings.generated)]
     if not params:
-        params = [pytest.param(None, id="none", marks=pytest.mark.skip(
-            reason="generated cases are off (--anonvma-generated=0)"))]
+        params = [pytest.param(None, id="none", marks=[tier, pytest.mark.skip(
+            reason="generated cases are off (--anonvma-generated=0)")])]
     metafunc.parametrize("generated_case", params)
 
 

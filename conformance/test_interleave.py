@@ -22,8 +22,7 @@ from pytest_anonvma.cases.runner import case_applies
 from pytest_anonvma.interleave.cases import load_interleave_file
 from pytest_anonvma.interleave.runner import run_interleave_case
 from pytest_anonvma.interleave.stress_c import write_stress_c
-from pytest_anonvma.options import get_settings
-from pytest_anonvma.outputs import write_output
+from pytest_anonvma.outputs import export_c_if_asked
 from pytest_anonvma.selection import Implementation
 from pytest_anonvma.tiers import INTERLEAVE
 
@@ -62,10 +61,8 @@ def test_interleave(anonvma_impl: Implementation, case: Case | str,
     if isinstance(case, str):
         pytest.fail(f"malformed interleave case file (its cases do not run):\n{case}",
                     pytrace=False)
-    export_dir = get_settings(request.config).export_c
-    if export_dir is not None:
-        write_output(request.node, f"the C stress reproducer of {case.id}",
-                     partial(write_stress_c, case, export_dir))
+    export_c_if_asked(request, f"the C stress reproducer of {case.id}",
+                      partial(write_stress_c, case))
     reason = case_applies(case, anonvma_impl.design, anonvma_impl.era)
     if reason:
         pytest.skip(reason)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["OUTPUT_ERROR", "write_output"]
+__all__ = ["OUTPUT_ERROR", "export_c_if_asked", "write_output"]
 
 #: the ``user_properties`` key of a file a test could not write
 OUTPUT_ERROR = "anonvma_output_error"
@@ -29,3 +29,14 @@ def write_output(item: pytest.Item, what: str, write: Callable[[], Path]) -> str
         problem = f"could not save {what}: {exc.strerror or exc}{where}"
     item.user_properties.append((OUTPUT_ERROR, f"{item.nodeid}: {problem}"))
     return problem
+
+
+def export_c_if_asked(request: pytest.FixtureRequest, what: str,
+                      write: Callable[[Path], Path]) -> None:
+    """With ``--anonvma-export-c=DIR``: ``write(DIR)`` through :func:`write_output` (a failed
+    write is listed at the end of the run, never held against the implementation)."""
+    from pytest_anonvma.options import get_settings
+
+    folder = get_settings(request.config).export_c
+    if folder is not None:
+        write_output(request.node, what, lambda: write(folder))

@@ -115,8 +115,9 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     """Under an entry naming its failure (``finding=``/``line=``), only that failure is
-    xfailed: any other becomes a plain failure saying what the entry expects."""
-    entry = item.stash.get(ENTRY_KEY, None)
+    xfailed: any other becomes a plain failure saying what the entry expects. With
+    ``--runxfail`` the failure is shown as it is."""
+    entry = None if item.config.option.runxfail else item.stash.get(ENTRY_KEY, None)
     try:
         return (yield)
     except (Exception, pytest.fail.Exception) as exc:

@@ -353,6 +353,17 @@ class _Run:
         done = [s for s, _ in self.log if isinstance(s, Action) and not isinstance(s, Checkpoint)]
         return f"{kind} mismatch" + (f" after {step_kind(done[-1])}" if done else "")
 
+    def run_and_close(self) -> None:
+        """:meth:`run`, then close every address space; a close error never hides the run's
+        own failure."""
+        try:
+            self.run()
+        except BaseException:
+            with contextlib.suppress(CaseFailure):
+                self.close_all()
+            raise
+        self.close_all()
+
     def close_all(self) -> None:
         """Close every address space created, children first; report the first close error."""
         try:
@@ -494,11 +505,4 @@ _CHECKS: dict[type[Step], Callable[[_Run, Any, Any], None]] = {
 def run_case(case: Case, factory: Callable[[], MM], impl_name: str) -> None:
     """Run ``case`` on a new address space from ``factory``; raise :class:`CaseFailure` at the
     first expectation the implementation does not meet (or any unexpected exception of it)."""
-    run = _Run(case, Space(factory), impl_name)
-    try:
-        run.run()
-    except BaseException:
-        with contextlib.suppress(CaseFailure):  # a close error must not hide the failure
-            run.close_all()
-        raise
-    run.close_all()
+    _Run(case, Space(factory), impl_name).run_and_close()

@@ -236,7 +236,8 @@ class Lockstep:
         if set(self.states) != set(self.ref_states):
             return findings  # a fork failed on one side only: its outcome finding says so
         for name, states in self.states.items():
-            findings += page_findings(name, states, self.ref_states[name], self._exact(name))
+            if states != self.ref_states[name]:
+                findings += page_findings(name, states, self.ref_states[name], self._exact(name))
         if self.same_family:
             for name in self.candidate.mms:
                 if covers(where, name):

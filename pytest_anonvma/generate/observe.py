@@ -11,6 +11,7 @@ validating everything after every step (:func:`pytest_anonvma.generate.lockstep.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -43,14 +44,22 @@ def bulk_reader(mm: Any) -> Callable[[int, int], str] | None:
     A subclass that overrides ``page()`` without overriding ``page_states()`` (a toy built on
     a bundled model, say) is read through its own ``page()``.
     """
-    for klass in type(mm).__mro__:
+    if not _has_bulk(mm.__class__):
+        return None
+    bulk = getattr(mm, "page_states", None)
+    return bulk if callable(bulk) else None
+
+
+@functools.cache
+def _has_bulk(cls: type) -> bool:
+    """Does ``cls`` define ``page_states`` no higher in its MRO than ``page``?"""
+    for klass in cls.__mro__:
         attrs = vars(klass)
         if "page_states" in attrs:
-            bulk = getattr(mm, "page_states", None)
-            return bulk if callable(bulk) else None
+            return True
         if "page" in attrs:
-            return None
-    return None
+            return False
+    return False
 
 
 def page_states(mm: Any, first: int, count: int) -> str:

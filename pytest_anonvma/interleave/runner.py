@@ -12,7 +12,6 @@ and the picture of the address space where it went wrong.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import errno
 import itertools
@@ -287,14 +286,7 @@ def explore_case(case: Case, factory: Any, impl_name: str, *, reduce: bool = Tru
     :class:`InterleaveFailure` (or the implementation's crash)."""
 
     def execute(scheduler: Scheduler) -> None:
-        run = _InterleaveRun(case, Space(factory), impl_name, scheduler=scheduler)
-        try:
-            run.run()
-        except BaseException:
-            with contextlib.suppress(CaseFailure):  # a close error must not hide the failure
-                run.close_all()
-            raise
-        run.close_all()
+        _InterleaveRun(case, Space(factory), impl_name, scheduler=scheduler).run_and_close()
 
     return explore(execute, reduce=reduce, max_failures=max_failures, limit=limit)
 

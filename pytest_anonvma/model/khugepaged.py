@@ -115,7 +115,9 @@ def thp_vma_allowable(vma: VMA) -> bool:
     if haddr < vma.vm_start:
         return False
     if vma.vm_file is None:
-        return True
+        # __thp_vma_allowable_orders: an anonymous VMA that never got a real anon_vma is
+        # refused outside smaps and the page fault (the RFC's flag-only word is no anon_vma)
+        return vma_anon_vma(vma) is not None
     return (vma.vm_pgoff - (vma.vm_start >> PAGE_SHIFT)) % HPAGE_PMD_NR == 0
 
 
@@ -124,7 +126,6 @@ SCAN_SUCCEED = "succeed"
 SCAN_FAIL = "fail"
 SCAN_PMD_NONE = "pmd_none"
 SCAN_PTE_NON_PRESENT = "pte_non_present"
-SCAN_PAGE_ANON = "page_anon"
 SCAN_TRUNCATED = "truncated"
 #: failures after which ``madvise_collapse`` goes on to the next block; any other stops it
 SCAN_CONTINUE = frozenset({SCAN_PTE_NON_PRESENT})
@@ -143,8 +144,6 @@ def _collapse_anon(mm: MMStruct, vma: VMA, haddr: int) -> str:
         return SCAN_PMD_NONE  # find_pmd_or_thp_or_none (the model keeps no empty tables)
     if GUARD_MARKER in entries:
         return SCAN_FAIL  # __collapse_huge_page_swapin: the marker's fault fails
-    if vma_anon_vma(vma) is None:
-        return SCAN_PAGE_ANON  # hugepage_vma_revalidate: only zero pages were ever mapped
     writable = bool(vma.vm_flags & VM_WRITE)  # maybe_pmd_mkwrite
     for pfn in range(first, first + HPAGE_PMD_NR):
         old = mm.ptes.get(pfn)
@@ -211,6 +210,10 @@ def madvise_collapse_steps(mm: MMStruct, vma: VMA, start: int, end: int) -> Step
         return -errno.EINVAL
     hstart = (start + HPAGE_PMD_SIZE - 1) & ~(HPAGE_PMD_SIZE - 1)
     hend = end & ~(HPAGE_PMD_SIZE - 1)
+    if hstart > hend:
+        # a range inside one block that starts past its boundary: the kernel's count of
+        # blocks wraps (unsigned) and can never be met
+        return -errno.EINVAL
     failed = False
     for haddr in range(hstart, hend, HPAGE_PMD_SIZE):
         if vma_is_anonymous(vma):

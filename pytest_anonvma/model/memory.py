@@ -287,9 +287,11 @@ def do_fault(mm: MMStruct, vma: VMA, addr: int, pfn: int, write: bool) -> Steps[
         yield _pte_step("do_shared_fault: set the PTE", pfn)
         folio = _file_folio(vma, addr)
         return None if pfn in mm.ptes else _map(mm, pfn, folio, True)
+    # do_cow_fault prepares the anon_vma before it looks the file page up: a write past the
+    # end of the file raises SIGBUS with the VMA's anon_vma already in place.
     yield _ANON_PREPARE
-    folio = _file_folio(vma, addr)
     _anon_prepare(vma)
+    folio = _file_folio(vma, addr)
     yield _pte_step("do_cow_fault: set the PTE", pfn)
     return None if pfn in mm.ptes else _map(mm, pfn, _new_anon_folio(vma, folio), True)
 

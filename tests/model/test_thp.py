@@ -188,10 +188,10 @@ def test_collapse_refuses_a_shmem_block_with_nothing_cached() -> None:
 
 
 def test_collapse_of_zero_page_block_needs_an_anon_vma() -> None:
-    """mm/khugepaged.c collapse_huge_page -> hugepage_vma_revalidate: an anonymous VMA without
-    an anon_vma (only read faults, so only zero-page entries) is SCAN_PAGE_ANON (EINVAL) and
-    gets none; with an anon_vma from a write elsewhere in the VMA the zero-page block
-    collapses. Checked on live 6.18 (ctypes): EINVAL, 'P..'; then 0 with both blocks present."""
+    """mm/huge_memory.c __thp_vma_allowable_orders: an anonymous VMA without an anon_vma (only
+    read faults, so only zero-page entries) is refused for a forced collapse (EINVAL) and gets
+    none; with an anon_vma from a write elsewhere in the VMA the zero-page block collapses.
+    Checked on live 6.18 (ctypes): EINVAL, 'P..'; then 0 with both blocks present."""
     mm = ModelMM("reference")
     mm.mmap(B, NR * P, RW, ANON)
     mm.read(B)
@@ -255,3 +255,27 @@ def test_file_collapse_walk_stops_at_a_private_copy_but_not_at_a_marker() -> Non
     assert _errno_of(mm, 0, 2 * NR) == errno.EINVAL
     assert pages(mm, 0, 3) == ".G."
     assert pages(mm, NR, NR) == "P" * NR
+
+
+def test_collapse_refused_up_front_without_an_anon_vma() -> None:
+    """__thp_vma_allowable_orders runs before madvise_collapse looks at any block: a range
+    holding no whole block (so nothing to scan) is still EINVAL on an anonymous VMA without an
+    anon_vma, and 0 once a write gave it one. Checked on live 6.18: EINVAL, then 0."""
+    mm = ModelMM("maybe-guard", "6.18")
+    mm.mmap(B, 2 * NR * P, RW, ANON)
+    mm.read(B + NR * P)
+    assert _errno_of(mm, 0, 10) == errno.EINVAL
+    mm.write(B + NR * P, 1)
+    assert _errno_of(mm, 0, 10) == 0
+
+
+def test_collapse_of_a_range_starting_past_a_block_boundary_is_einval() -> None:
+    """madvise_collapse counts the whole blocks of [start, end) as (hend - hstart) >> PMD_SHIFT
+    in unsigned arithmetic: a range inside one block that does not start at its boundary
+    wraps that count, so the call can only fail (EINVAL), even with an anon_vma. Checked on live
+    6.18: pages 1..10 of a written VMA give EINVAL, pages 0..9 give 0."""
+    mm = ModelMM("reference")
+    mm.mmap(B, 2 * NR * P, RW, ANON)
+    mm.write(B + NR * P, 1)
+    assert _errno_of(mm, 1, 10) == errno.EINVAL
+    assert _errno_of(mm, 0, 10) == 0

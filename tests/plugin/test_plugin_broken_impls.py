@@ -209,8 +209,10 @@ def test_hanging_factory_is_a_usage_error(broken: pytest.Pytester) -> None:
 
 
 def test_live_without_a_compiler(broken: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``live`` where no C compiler can build its sandbox: one clean line."""
+    """``live`` where no C compiler can build its sandbox: one clean line. (An empty cache, so
+    that a sandbox another test built is not found instead.)"""
     monkeypatch.setenv("CC", "/nonexistent/cc")
+    monkeypatch.setenv("PYTEST_ANONVMA_CACHE", str(broken.path / "empty-cache"))
     result = broken.runpytest("--anonvma-impl=live")
     one_line_usage_error(result, f"{START} 'live' cannot be used: *compiler*")
 
