@@ -241,13 +241,15 @@ def _add_ini_keys(parser: pytest.Parser) -> None:
         ("anonvma_harness_summary", "--anonvma-harness-summary"),
         ("anonvma_explore", "--anonvma-explore"),
     ):
-        parser.addini(key, help=f"turn on {what}", type="bool", default=None)
+        # read as text and judged here, so that a bad value names its key (pytest's own
+        # conversion of typed keys reports only the value, on some versions before us)
+        parser.addini(key, help=f"turn on {what} (true/false)", type="string", default="")
     parser.addini("anonvma_seed", help="--anonvma-seed (N or random)", type="string",
                   default="")
-    parser.addini("anonvma_generated", help="--anonvma-generated", type="int", default=None)
-    parser.addini("anonvma_examples", help="--anonvma-examples", type="int", default=None)
-    parser.addini("anonvma_timeout", help="--anonvma-timeout (seconds, 0: off)", type="float",
-                  default=None)
+    parser.addini("anonvma_generated", help="--anonvma-generated", type="string", default="")
+    parser.addini("anonvma_examples", help="--anonvma-examples", type="string", default="")
+    parser.addini("anonvma_timeout", help="--anonvma-timeout (seconds, 0: off)",
+                  type="string", default="")
     for option, key in INI_KEYS.items():
         if key in INI_PATH_KEYS:
             parser.addini(key, help=f"{option} (relative to the ini file)", type="string",
@@ -411,9 +413,20 @@ def _ini_dir(config: pytest.Config) -> Path:
     return config.inipath.parent if config.inipath is not None else config.invocation_params.dir
 
 
+#: the ini spellings of a flag's value (pytest's own for ``bool`` keys)
+_TRUTH = {"1": True, "true": True, "yes": True, "on": True, "t": True, "y": True,
+          "0": False, "false": False, "no": False, "off": False, "f": False, "n": False, "": False}
+
+
 def _flag(config: pytest.Config, option: str) -> bool:
     """A flag: on if given, else the ini key's value (off if unset)."""
-    return bool(config.getoption(_dest(option))) or bool(_ini(config, INI_KEYS[option]))
+    if config.getoption(_dest(option)):
+        return True
+    key = INI_KEYS[option]
+    text = str(_ini(config, key)).strip()
+    if text.lower() not in _TRUTH:
+        raise pytest.UsageError(f"ini {key}: expected true or false, got {text!r}")
+    return _TRUTH[text.lower()]
 
 
 def _paths(config: pytest.Config, option: str) -> tuple[str, tuple[Path, ...]]:

@@ -169,6 +169,9 @@ Call = Callable[[av.MM], object]
         (lambda mm: mm.memfd("f", True), r"memfd\(\): length must be an int"),
         (lambda mm: mm.write(B, 256), r"write\(\): value must be a byte"),
         (lambda mm: mm.write(B, -1), r"write\(\): value must be a byte"),
+        (lambda mm: mm.page_states("x", 1), r"page_states\(\): addr must be an int"),
+        (lambda mm: mm.page_states(B, True), r"page_states\(\): npages must be an int"),
+        (lambda mm: mm.page_states(B, 1.0), r"page_states\(\): npages must be an int"),
     ],
 )
 def test_each_argument_is_checked_before_the_call(call: Call, message: str) -> None:
@@ -262,3 +265,14 @@ def test_close_removes_every_vma_and_page_table_entry() -> None:
     mm.close()
     assert mm.mm.ptes == {}
     assert mm.mm.map_count == 0 and list(mm.mm) == []
+
+
+def test_page_states_is_page_by_page_in_one_call() -> None:
+    """docs/contract.md: ``page_states(addr, n)`` equals ``page(addr + i*P)`` for each of the n
+    pages (here: a guard marker, a present page, an empty page, an unmapped page)."""
+    mm = ModelMM()
+    mm.mmap(B, 3 * P, RW, ANON)
+    mm.madvise(B, P, GUARD)
+    mm.write(B + P, 1)
+    each = "".join(mm.page(B + i * P).char for i in range(4))
+    assert mm.page_states(B, 4) == each == "GP.."

@@ -209,11 +209,11 @@ def test_hanging_factory_is_a_usage_error(broken: pytest.Pytester) -> None:
 
 
 def test_live_without_a_compiler(broken: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``live`` where no C compiler can build its sandbox: one clean line. (An empty cache, so
-    that a sandbox another test built is not found instead.)"""
+    """``live`` where no C compiler can build its sandbox: one clean line. In a process of its
+    own with an empty cache, so that no sandbox another test built is found instead."""
     monkeypatch.setenv("CC", "/nonexistent/cc")
     monkeypatch.setenv("PYTEST_ANONVMA_CACHE", str(broken.path / "empty-cache"))
-    result = broken.runpytest("--anonvma-impl=live")
+    result = broken.runpytest_subprocess("--anonvma-impl=live")
     one_line_usage_error(result, f"{START} 'live' cannot be used: *compiler*")
 
 
