@@ -8,9 +8,7 @@ ini file are relative to the ini file's folder, paths on the command line to the
 from __future__ import annotations
 
 import math
-import os
 import secrets
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Any
 import pytest
 
 from pytest_anonvma.designs import DESIGNS
+from pytest_anonvma.outputs import unwritable
 from pytest_anonvma.report import REPORT_SUFFIXES
 
 __all__ = [
@@ -336,19 +335,12 @@ def _timeout(source: str, raw: str | None) -> float:
 def _writable_folder(option: str, folder: Path, what: str) -> None:
     """Make ``folder`` and write and remove a file in it, or a usage error naming ``option``
     and ``what`` (the folder as the user gave it)."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".anonvma-probe-", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
-    except FileExistsError:
+    why = unwritable(folder)
+    if why == "not a folder":
         raise pytest.UsageError(
-            f"{option}: cannot write into {what}: {str(folder)!r} is not a folder"
-        ) from None
-    except OSError as exc:
-        raise pytest.UsageError(
-            f"{option}: cannot write into {what}: {exc.strerror or exc}"
-        ) from None
+            f"{option}: cannot write into {what}: {str(folder)!r} is not a folder")
+    if why is not None:
+        raise pytest.UsageError(f"{option}: cannot write into {what}: {why}")
 
 
 def _report(raw: str | None, option: str = "--anonvma-report") -> Path | None:

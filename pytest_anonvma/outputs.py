@@ -8,12 +8,14 @@ run lists it at the end and does not exit 0. The folders were checked at start
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-__all__ = ["OUTPUT_ERROR", "export_c_if_asked", "write_output"]
+__all__ = ["OUTPUT_ERROR", "export_c_if_asked", "unwritable", "write_output"]
 
 #: the ``user_properties`` key of a file a test could not write
 OUTPUT_ERROR = "anonvma_output_error"
@@ -40,3 +42,20 @@ def export_c_if_asked(request: pytest.FixtureRequest, what: str,
     folder = get_settings(request.config).export_c
     if folder is not None:
         write_output(request.node, what, lambda: write(folder))
+
+
+def unwritable(folder: Path) -> str | None:
+    """Make ``folder`` (and its parents) and create and remove a file in it: None if that
+    worked, else why not, in words (checked at start, so a run does not find out at its end)."""
+    try:
+        if folder.exists() and not folder.is_dir():
+            return "not a folder"
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".anonvma-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except FileExistsError:
+        return "not a folder"
+    except (OSError, ValueError) as exc:
+        return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return None

@@ -22,7 +22,6 @@ import reprlib
 import shlex
 import signal
 import sys
-import tempfile
 import textwrap
 import threading
 import traceback
@@ -37,6 +36,7 @@ from pytest_anonvma.conformity import not_an_address_space, shown
 from pytest_anonvma.contract import MM
 from pytest_anonvma.designs import DESIGNS
 from pytest_anonvma.generate.generator import KINDS, MAX_STEPS, MIN_STEPS
+from pytest_anonvma.outputs import unwritable
 from pytest_anonvma.soak.drive import DEFAULT_STEP_TIMEOUT, FAULTS, SoakError, fault
 from pytest_anonvma.soak.report import disagreement_report, write_disagreement
 from pytest_anonvma.soak.session import Disagreement, Soak, SoakProgress
@@ -129,16 +129,11 @@ def _writable(option: str, text: str) -> Path:
     if not text.strip():
         raise _unexpected(option, "a folder", text)
     folder = Path(text)
-    try:
-        if folder.exists() and not folder.is_dir():
-            raise UsageError(f"{option} {text}: not a folder")
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".soak-probe-", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
-    except (OSError, ValueError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise UsageError(f"{option} {text}: cannot write there: {why}") from None
+    why = unwritable(folder)
+    if why == "not a folder":
+        raise UsageError(f"{option} {text}: not a folder")
+    if why is not None:
+        raise UsageError(f"{option} {text}: cannot write there: {why}")
     return folder
 
 
